@@ -1,0 +1,48 @@
+"""Backends by name. Each is imported only when asked for, so a missing optional dependency of one
+(numba, CANN, CUDA) never stops the others."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from acc.backends.base import Backend, OutputFormat
+from acc.models import ModelSpec
+
+# name -> "module:class"
+BACKENDS: dict[str, str] = {
+    "opencv": "acc.backends.opencv:OpenCVBackend",
+}
+
+# Backends of the design that this version does not ship yet, with what `acc doctor` says about them.
+PLANNED: dict[str, str] = {
+    "cpu": "not in this version yet (fast CPU backend: numba + libjpeg-turbo)",
+    "cuda": "not in this version yet (NVIDIA backend)",
+    "ascend": "not in this version yet (Ascend DVPP + ATC backend)",
+}
+
+
+class BackendError(Exception):
+    """A backend that cannot be used here; str(exc) says why."""
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name not in BACKENDS:
+        why = PLANNED.get(name)
+        known = ", ".join(BACKENDS)
+        raise BackendError(f"backend '{name}': {why}" if why else f"unknown backend '{name}' (known: {known})")
+    module, cls = BACKENDS[name].split(":")
+    try:
+        return getattr(import_module(module), cls)
+    except ImportError as exc:
+        raise BackendError(f"backend '{name}' needs {exc.name}, which is not installed") from None
+
+
+def create_backend(name: str, model: ModelSpec, threads: int = 0) -> Backend:
+    cls = backend_class(name)
+    reason = cls.unavailable_reason()
+    if reason:
+        raise BackendError(f"backend '{name}' cannot run here: {reason}")
+    return cls(model, threads=threads)
+
+
+__all__ = ["BACKENDS", "PLANNED", "Backend", "BackendError", "OutputFormat", "backend_class", "create_backend"]

@@ -1,0 +1,54 @@
+"""Options shared by the commands that run a model (colorize, eval, bench), and their resolution."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from acc.backends import Backend, BackendError, create_backend
+from acc.cli import UsageError
+from acc.config import ConfigError, Settings, resolve_settings
+from acc.models import ModelError, ModelSpec, resolve
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Flags default to None so that a config file's value is kept unless the flag is given."""
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of settings (keys as the flags, with _)")
+    parser.add_argument("--backend", help="opencv (the baseline) ... see `acc doctor` for what runs here")
+    parser.add_argument("--model", help="model name from `acc models list` (default: the registry's default)")
+    parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
+    parser.add_argument("--batch-size", type=int, help="photos per model call (default 4)")
+    parser.add_argument("--workers", type=int, help="threads for decoding and rendering (default: cores, 2..8)")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default 0: its own choice)")
+    parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")
+
+
+def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
+    flags = {
+        "backend": args.backend,
+        "model": args.model,
+        "model_dir": args.model_dir,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "threads": args.threads,
+        "max_pixels": args.max_pixels,
+        **extra_flags,
+    }
+    try:
+        return resolve_settings(args.config, flags)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def model_from(settings: Settings) -> ModelSpec:
+    try:
+        return resolve(settings.model, settings.model_dir)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def backend_from(settings: Settings, spec: ModelSpec) -> Backend:
+    try:
+        return create_backend(settings.backend, spec, threads=settings.threads)
+    except (BackendError, ModelError) as exc:
+        raise UsageError(str(exc)) from None

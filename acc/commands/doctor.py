@@ -1,0 +1,59 @@
+"""`acc doctor`: versions, which backends run here and why the others do not, and the model's checksum."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from acc.backends import BACKENDS, PLANNED, BackendError, backend_class
+from acc.cli import EXIT_FAILED, EXIT_OK, acc_version
+from acc.commands.common import add_engine_options, settings_from
+from acc.commands.models import model_status
+from acc.models import ModelError, default_model_dir, resolve
+
+PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "pyyaml", "tqdm"]
+OPTIONAL = ["numba", "torch", "onnx"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check what works on this machine")
+    add_engine_options(p)
+    p.set_defaults(run=run)
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    healthy = True
+    print(f"acc {acc_version()} on Python {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
+    print("packages: " + ", ".join(f"{p} {_version(p)}" for p in PACKAGES))
+    print("optional: " + ", ".join(f"{p} {_version(p)}" for p in OPTIONAL))
+    print("backends:")
+    for name in [*BACKENDS, *PLANNED]:
+        try:
+            reason = backend_class(name).unavailable_reason()
+        except BackendError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+        mark = "selected" if name == settings.backend else ""
+        print(f"  {name:8} {'ok' if reason is None else 'not available: ' + reason} {mark}".rstrip())
+        if name == settings.backend and reason is not None:
+            healthy = False
+    print(f"user model folder: {settings.model_dir or default_model_dir()}")
+    try:
+        spec = resolve(settings.model, settings.model_dir)
+        status = model_status(spec)
+        print(f"model: {spec.name} ({'bundled' if spec.bundled else 'user'}) {spec.path}: {status}")
+        healthy = healthy and status == "verified"
+    except ModelError as exc:
+        print(f"model: {exc}")
+        healthy = False
+    print("status: ready" if healthy else "status: NOT ready (see above)")
+    return EXIT_OK if healthy else EXIT_FAILED

@@ -1,0 +1,100 @@
+"""Settings: defaults, then a YAML config file, then command-line flags (flags win).
+
+The config file uses the flags' names with '_' for '-' (batch_size for --batch-size). An unknown key
+or a bad value is an error that names the key, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acc.probe import DEFAULT_MAX_PIXELS
+
+
+class ConfigError(Exception):
+    """A bad configuration; str(exc) names the key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "opencv"
+    model: str | None = None  # None: the registry's default
+    model_dir: Path | None = None  # None: $ACC_MODEL_DIR or ~/.local/share/acc/models
+    batch_size: int = 4
+    workers: int = max(2, min(8, os.cpu_count() or 2))
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
+    format: str = "jpeg"
+    quality: int = 95
+    overwrite: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigError(f"'{key}' must be a whole number {span}, got {value!r}")
+    return value
+
+
+def _check(key: str, value: Any) -> Any:
+    """Validate one setting's value; returns it in its typed form."""
+    if key in ("backend", "model"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"'{key}' must be a name, got {value!r}")
+        return value
+    if key == "model_dir":
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise ConfigError(f"'model_dir' must be a folder path, got {value!r}")
+        return Path(value).expanduser()
+    if key == "batch_size":
+        return _positive_int(key, value, 1, 256)
+    if key == "workers":
+        return _positive_int(key, value, 1, 64)
+    if key == "threads":
+        return _positive_int(key, value, 0, 256)
+    if key == "quality":
+        return _positive_int(key, value, 1, 100)
+    if key == "max_pixels":
+        return _positive_int(key, value, 1)
+    if key == "format":
+        if value not in ("jpeg", "png"):
+            raise ConfigError(f"'format' must be jpeg or png, got {value!r}")
+        return value
+    if key == "overwrite":
+        if not isinstance(value, bool):
+            raise ConfigError(f"'overwrite' must be true or false, got {value!r}")
+        return value
+    raise ConfigError(f"unknown key '{key}' (known: {', '.join(KEYS)})")
+
+
+KEYS = tuple(f.name for f in fields(Settings))
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read and validate a YAML config file into {key: typed value}."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(doc).__name__}")
+    try:
+        return {str(k): _check(str(k), v) for k, v in doc.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve_settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    """Defaults, overridden by the config file, overridden by flags that were given (not None)."""
+    values: dict[str, Any] = load_config(config_file) if config_file else {}
+    values.update({k: _check(k, v) for k, v in flags.items() if v is not None})
+    return replace(Settings(), **values)

@@ -1,0 +1,138 @@
+"""The model registry: which colorization models exist, their contracts, and verified loading.
+
+A model is an ONNX file plus a declared contract (models/registry.yaml): input name, size and the
+transform applied to L, output name, size and the scale that turns it into Lab ab units. Every load
+checks the file's SHA-256 first, and the bytes that were hashed are the bytes that are loaded.
+
+Two registries are read: the bundled one (shipped inside the package, files beside it) and the user's
+(``<model_dir>/registry.yaml``, files beside it), where models fetched or converted later are listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+USER_MODEL_DIR_ENV = "ACC_MODEL_DIR"
+
+
+class ModelError(Exception):
+    """A model that cannot be used: unknown, missing, failing its checksum, or not matching its contract."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: Path
+    sha256: str
+    description: str
+    input_name: str
+    input_size: tuple[int, int]  # (h, w)
+    l_offset: float  # model input = (L - l_offset) * l_scale
+    l_scale: float
+    output_name: str
+    output_size: tuple[int, int]  # (h, w)
+    ab_scale: float  # ab (Lab units) = model output * ab_scale
+    bundled: bool
+    card: Path | None = None
+
+
+def default_model_dir() -> Path:
+    """Where user-installed models live: $ACC_MODEL_DIR, else $XDG_DATA_HOME/acc/models."""
+    if os.environ.get(USER_MODEL_DIR_ENV):
+        return Path(os.environ[USER_MODEL_DIR_ENV]).expanduser()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "acc" / "models"
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("acc.model_files")))
+
+
+def _read_registry(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("models") or {}, dict):
+        raise ModelError(f"{path}: expected a mapping with a 'models' mapping")
+    return doc
+
+
+def _size(value: Any, where: str) -> tuple[int, int]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+        raise ModelError(f"{where}: size must be [height, width] in pixels, got {value!r}")
+    return value[0], value[1]
+
+
+def _spec(name: str, entry: dict[str, Any], folder: Path, bundled: bool, registry: Path) -> ModelSpec:
+    where = f"{registry}: model '{name}'"
+    try:
+        inp, out = entry["input"], entry["output"]
+        return ModelSpec(
+            name=name,
+            path=folder / entry["file"],
+            sha256=str(entry["sha256"]).lower(),
+            description=str(entry.get("description", "")),
+            input_name=str(inp["name"]),
+            input_size=_size(inp["size"], f"{where} input"),
+            l_offset=float(inp.get("l_offset", 50.0)),
+            l_scale=float(inp.get("l_scale", 1.0)),
+            output_name=str(out["name"]),
+            output_size=_size(out["size"], f"{where} output"),
+            ab_scale=float(out.get("ab_scale", 1.0)),
+            bundled=bundled,
+            card=folder / entry["card"] if entry.get("card") else None,
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"{where}: missing or malformed field {exc}") from None
+
+
+def load_registry(model_dir: Path | None = None) -> tuple[str, dict[str, ModelSpec]]:
+    """(default model name, {name: spec}) from the bundled registry and the user's."""
+    bundled_path = bundled_dir() / "registry.yaml"
+    doc = _read_registry(bundled_path)
+    specs = {n: _spec(n, e, bundled_path.parent, True, bundled_path) for n, e in (doc.get("models") or {}).items()}
+    default = str(doc.get("default", ""))
+    user_path = (model_dir or default_model_dir()) / "registry.yaml"
+    if user_path.is_file():
+        for name, entry in (_read_registry(user_path).get("models") or {}).items():
+            if name in specs and specs[name].bundled:
+                raise ModelError(f"{user_path}: model '{name}' would shadow the bundled model of that name")
+            specs[name] = _spec(name, entry, user_path.parent, False, user_path)
+    return default, specs
+
+
+def resolve(name: str | None = None, model_dir: Path | None = None) -> ModelSpec:
+    """The spec of model `name` (the registry's default when None)."""
+    default, specs = load_registry(model_dir)
+    name = name or default
+    if name not in specs:
+        known = ", ".join(sorted(specs)) or "none"
+        raise ModelError(f"unknown model '{name}' (known: {known}; see `acc models list`)")
+    return specs[name]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_verified(spec: ModelSpec) -> bytes:
+    """The model file's bytes, after checking them against the registry's SHA-256."""
+    try:
+        data = spec.path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model '{spec.name}': cannot read {spec.path}: {exc.strerror}") from None
+    digest = sha256_bytes(data)
+    if digest != spec.sha256:
+        raise ModelError(
+            f"model '{spec.name}': checksum mismatch for {spec.path} (sha256 {digest}, expected {spec.sha256}); "
+            "the file is damaged or was replaced: reinstall it"
+        )
+    return data

@@ -1,0 +1,157 @@
+"""The output folder: safe target paths, atomic writes, the journal, and one run at a time.
+
+- A target must resolve inside the output folder (no '..', no symlink out of it) and must not be an
+  input of the run: inputs are never modified or overwritten.
+- A file is written under a hidden temporary name in its final folder, flushed to disk, then renamed:
+  a run killed at any moment (SIGKILL included) leaves no partial file under a final name.
+- The journal (JSON lines, OUTDIR/.acc-journal.jsonl) records each result after its file is in place.
+  The next run skips what the journal says is done for the same input and model, and retries the rest.
+- A lock file keeps a second acc run out of the same folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+JOURNAL_NAME = ".acc-journal.jsonl"
+LOCK_NAME = ".acc-lock"
+PARTIAL_SUFFIX = ".acc-partial"
+
+
+class UnsafeOutput(Exception):
+    """A target acc refuses to write; str(exc) is the reason."""
+
+
+class OutputExists(Exception):
+    """The target exists and is not this run's to replace (no --overwrite)."""
+
+
+class FolderBusy(Exception):
+    """Another acc run holds the output folder."""
+
+
+def path_key(text: str) -> int:
+    """A 64-bit digest: the journal index holds these instead of paths, to stay small on huge runs."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def fingerprint(source: Path, model: str) -> str:
+    """What makes a finished output still valid: the same input file (path, size, mtime) and model."""
+    st = source.stat()
+    return hashlib.blake2b(f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{model}".encode(), digest_size=8).hexdigest()
+
+
+class OutputDir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock: IO[str] | None = None
+        self._journal: IO[str] | None = None
+        self._done: dict[int, str] = {}  # key(output rel path) -> fingerprint of its finished result
+
+    # lifecycle ---------------------------------------------------------------------------------------
+    def open(self) -> OutputDir:
+        """Create and lock the folder, read the journal, and open it for appending."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = self.root.resolve()
+        self._lock = open(self.root / LOCK_NAME, "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise FolderBusy(f"another acc run is writing to {self.root}") from None
+        self._load_journal()
+        self._journal = open(self.root / JOURNAL_NAME, "a", encoding="utf-8")
+        return self
+
+    def peek(self) -> OutputDir:
+        """Read the journal of an existing folder without creating, locking or writing anything (dry runs)."""
+        if self.root.is_dir():
+            self.root = self.root.resolve()
+            self._load_journal()
+        else:
+            self.root = self.root.absolute()
+        return self
+
+    def close(self) -> None:
+        if self._journal:
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+            self._journal.close()
+            self._journal = None
+        if self._lock:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+    def __enter__(self) -> OutputDir:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # journal -----------------------------------------------------------------------------------------
+    def _load_journal(self) -> None:
+        path = self.root / JOURNAL_NAME
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    out, status = entry["output"], entry["status"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a killed run: that result is simply redone
+                if status == "ok":
+                    self._done[path_key(out)] = entry.get("fingerprint", "")
+                else:
+                    self._done.pop(path_key(out), None)
+
+    def is_done(self, rel: PurePosixPath, fp: str) -> bool:
+        """Whether the journal holds a finished result for this output from the same input and model."""
+        return self._done.get(path_key(str(rel))) == fp and (self.root / rel).is_file()
+
+    def record(self, rel: PurePosixPath | None, source: str, status: str, reason: str | None, fp: str = "") -> None:
+        entry: dict[str, Any] = {"output": str(rel) if rel else None, "input": source, "status": status}
+        if reason:
+            entry["reason"] = reason
+        if fp:
+            entry["fingerprint"] = fp
+        entry["time"] = round(time.time(), 3)
+        assert self._journal is not None, "output folder is not open"
+        self._journal.write(json.dumps(entry) + "\n")
+        self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
+
+    # targets and writes ------------------------------------------------------------------------------
+    def target(self, rel: PurePosixPath) -> Path:
+        """The absolute path for output `rel`, refused when it would leave the output folder."""
+        if rel.is_absolute() or ".." in rel.parts:
+            raise UnsafeOutput(f"output path {rel} would leave the output folder")
+        path = self.root / rel
+        if not path.resolve().is_relative_to(self.root):
+            raise UnsafeOutput(f"output path {rel} resolves outside the output folder (symlink)")
+        return path
+
+    def write(self, path: Path, data: bytes, overwrite: bool) -> None:
+        """Write `data` to `path` atomically; without `overwrite` an existing file is never replaced."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(self.root):  # a folder swapped for a symlink meanwhile
+            raise UnsafeOutput(f"output folder {path.parent} resolves outside the output folder")
+        partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the journal will say "done": the bytes must be on disk first
+            if not overwrite and os.path.lexists(path):
+                raise OutputExists(f"output {path} already exists (use --overwrite to replace it)")
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise

@@ -1,0 +1,1 @@
+"""Bundled model files and the registry (installed as acc.model_files)."""
