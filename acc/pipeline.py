@@ -25,7 +25,7 @@ from typing import Any
 from acc.backends.base import Backend, OutputFormat
 from acc.inputs import InputError, InputFile, InputSet
 from acc.outdir import OutputDir, OutputExists, UnsafeOutput, fingerprint, path_key
-from acc.probe import BadImage, probe
+from acc.probe import BadImage, probe, read_capped
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Runner:
 
     # the stages ------------------------------------------------------------------------------------
     def _prepare(self, job: Job) -> _Prepared:
-        data = job.source.path.read_bytes()
+        data = read_capped(job.source.path, self.options.max_pixels)
         info = probe(data, self.options.max_pixels)
         frame = self.backend.decode(data, info)
         try:

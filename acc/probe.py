@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 # File name endings acc picks up when it walks a folder. Files named explicitly are tried whatever
 # their ending, so the user gets a reason rather than silence.
@@ -32,6 +33,16 @@ class ImageInfo:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+
+def read_capped(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A file's bytes, refusing files larger than any image within the pixel cap could be (8 bytes a
+    pixel: 16-bit RGBA, uncompressed) plus 16 MiB of metadata, before reading them into memory."""
+    limit = max_pixels * 8 + (16 << 20)
+    size = path.stat().st_size
+    if size > limit:
+        raise BadImage(f"file too large: {size / 2**20:.0f} MiB for an image within the pixel cap (max_pixels)")
+    return path.read_bytes()
 
 
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
