@@ -38,13 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+def _stop_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a kill or a closed terminal stops like Ctrl-C
+        signal.signal(sig, _stop_as_interrupt)
     try:
         return args.run(args)
     except UsageError as exc:
