@@ -161,9 +161,9 @@ class Runner:
         inputs = [p.model_input for p in batch]
         try:
             return self.backend.infer(inputs)
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
-                raise
+                return [exc]
         results: list[Any] = []
         for x in inputs:
             try:
