@@ -107,6 +107,8 @@ class OutputDir:
                     out, status = entry["output"], entry["status"]
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a killed run: that result is simply redone
+                if not isinstance(out, str):
+                    continue  # an input refused before it had an output name (missing, clashing, unsafe)
                 if status == "ok":
                     self._done[path_key(out)] = entry.get("fingerprint", "")
                 else:
