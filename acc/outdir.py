@@ -6,6 +6,8 @@
   a run killed at any moment (SIGKILL included) leaves no partial file under a final name.
 - The journal (JSON lines, OUTDIR/.acc-journal.jsonl) records each result after its file is in place.
   The next run skips what the journal says is done for the same input and model, and retries the rest.
+  Before a file is renamed into place a "writing" line is journaled: a run killed between the rename
+  and its result line leaves an output the next run knows as its own, and redoes rather than refuses.
 - A lock file keeps a second acc run out of the same folder.
 """
 
@@ -15,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -53,6 +56,8 @@ class OutputDir:
         self._lock: IO[str] | None = None
         self._journal: IO[str] | None = None
         self._done: dict[int, str] = {}  # key(output rel path) -> fingerprint of its finished result
+        self._started: dict[int, str] = {}  # key -> fingerprint of a write begun but never journaled as ended
+        self._journal_lock = threading.Lock()  # results are journaled by the runner, "writing" by workers
 
     # lifecycle ---------------------------------------------------------------------------------------
     def open(self) -> OutputDir:
@@ -109,14 +114,24 @@ class OutputDir:
                     continue  # a line cut short by a killed run: that result is simply redone
                 if not isinstance(out, str):
                     continue  # an input refused before it had an output name (missing, clashing, unsafe)
+                key = path_key(out)
+                if status == "writing":
+                    self._started[key] = entry.get("fingerprint", "")
+                    continue
+                self._started.pop(key, None)
                 if status == "ok":
-                    self._done[path_key(out)] = entry.get("fingerprint", "")
+                    self._done[key] = entry.get("fingerprint", "")
                 else:
-                    self._done.pop(path_key(out), None)
+                    self._done.pop(key, None)
 
     def is_done(self, rel: PurePosixPath, fp: str) -> bool:
         """Whether the journal holds a finished result for this output from the same input and model."""
         return self._done.get(path_key(str(rel))) == fp and (self.root / rel).is_file()
+
+    def was_started(self, rel: PurePosixPath, fp: str) -> bool:
+        """Whether a killed run had begun writing this output for the same input and model: the file
+        there, if any, is acc's own (complete, since only whole files are renamed into place)."""
+        return self._started.get(path_key(str(rel))) == fp
 
     def record(self, rel: PurePosixPath | None, source: str, status: str, reason: str | None, fp: str = "") -> None:
         entry: dict[str, Any] = {"output": str(rel) if rel else None, "input": source, "status": status}
@@ -126,8 +141,9 @@ class OutputDir:
             entry["fingerprint"] = fp
         entry["time"] = round(time.time(), 3)
         assert self._journal is not None, "output folder is not open"
-        self._journal.write(json.dumps(entry) + "\n")
-        self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
+        with self._journal_lock:
+            self._journal.write(json.dumps(entry) + "\n")
+            self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
 
     # targets and writes ------------------------------------------------------------------------------
     def target(self, rel: PurePosixPath) -> Path:

@@ -66,6 +66,7 @@ class Job:
     rel: PurePosixPath
     target: Path
     fingerprint: str
+    replace: bool = False  # the output is one a killed run began writing for this input: redo it in place
 
 
 @dataclass
@@ -116,10 +117,13 @@ def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, model: str) -
         if not options.overwrite and outdir.is_done(rel, fp):
             yield Outcome(item.display, "skipped", "done in an earlier run", target)
             continue
+        replace = False
         if not options.overwrite and target.exists():
-            yield Outcome(item.display, "failed", f"output {target} already exists (use --overwrite)")
-            continue
-        yield Job(item, rel, target, fp)
+            if not outdir.was_started(rel, fp):
+                yield Outcome(item.display, "failed", f"output {target} already exists (use --overwrite)")
+                continue
+            replace = True
+        yield Job(item, rel, target, fp, replace)
 
 
 class Runner:
@@ -153,7 +157,10 @@ class Runner:
             data = self.backend.render(prepared.frame, prediction, self.options.fmt)
         finally:
             self.backend.release(prepared.frame)
-        self.outdir.write(job.target, data, self.options.overwrite)
+        # Journaled before the rename: if the run is killed before this photo's result line, the next
+        # run knows the file as its own (see OutputDir.was_started).
+        self.outdir.record(job.rel, str(job.source.path), "writing", None, job.fingerprint)
+        self.outdir.write(job.target, data, self.options.overwrite or job.replace)
         return Outcome(job.source.display, "ok", None, job.target, prepared.pixels)
 
     def _infer(self, batch: list[_Prepared]) -> list[Any]:
@@ -245,7 +252,7 @@ class Runner:
     def _drain(self, writing: deque, keep: int) -> None:
         """Report finished results in order until at most `keep` remain in flight (blocking if needed)."""
         while writing and (len(writing) > keep or _done(writing[0][1])):
-            job, pending = writing.popleft()
+            job, pending = writing[0]  # taken off only once finished: a Ctrl-C while waiting keeps it queued
             if isinstance(pending, Outcome):
                 outcome = pending
             else:
