@@ -57,4 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m acc.cli` runs this file as __main__, a second copy of the module: the commands raise
+    # acc.cli.UsageError, which only acc.cli's own main() catches, so run that one.
+    from acc.cli import main as package_main
+
+    sys.exit(package_main())
