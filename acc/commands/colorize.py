@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         try:
             runner = Runner(backend, outdir, options)
-            progress = Progress(runner.summary, total=inputs.count())
+            progress = Progress(runner.summary, total=inputs.count(), stream=sys.stderr)  # today's stderr
             runner.on_outcome = progress
             try:
                 summary = runner.run(inputs)
