@@ -260,6 +260,7 @@ class Runner:
                     outcome = pending.result()
                 except Exception as exc:
                     outcome = self._failed(job, describe(exc))
+            writing.popleft()
             self._report(job, outcome)
 
     def _report(self, job: Job | None, outcome: Outcome) -> None:
