@@ -93,3 +93,43 @@ def photo_dir(tmp_path: Path) -> Path:
     (root / "b.png").write_bytes(encode(color_photo(seed=2), ".png"))
     (root / "box1" / "c.jpg").write_bytes(encode(gradient_photo(64, 72, seed=3), ".jpg"))
     return root
+
+
+# --- shared by the core suite (test_pipeline, test_cli, test_opencv_backend, ...) ----------------------
+
+
+def make_model_dir(folder: Path) -> Path:
+    """`folder` set up as a user model folder holding the linear test model (for module-scoped fixtures)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    build_linear_model(folder / "linear.onnx")
+    sha = hashlib.sha256((folder / "linear.onnx").read_bytes()).hexdigest()
+    write_registry(folder, TEST_MODEL, "linear.onnx", sha)
+    return folder
+
+
+@pytest.fixture
+def test_spec(model_dir: Path):
+    """The ModelSpec of the linear test model."""
+    from acc.models import resolve
+
+    return resolve(TEST_MODEL, model_dir)
+
+
+@pytest.fixture
+def acc_env(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """ACC_MODEL_DIR set to the test model folder for in-process runs; returns the env for subprocesses."""
+    import os
+
+    monkeypatch.setenv("ACC_MODEL_DIR", str(model_dir))
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def write_photos(folder: Path, count: int, size: tuple[int, int] = (48, 64), ext: str = ".jpg") -> list[Path]:
+    """`count` distinct gray photos named p000.jpg, p001.jpg ... in `folder`; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"p{i:03d}{ext}"
+        path.write_bytes(encode(gradient_photo(*size, seed=100 + i), ext))
+        paths.append(path)
+    return paths
