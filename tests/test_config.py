@@ -1,0 +1,110 @@
+"""Settings: defaults < YAML config file < command-line flags; every key checked, errors name the key."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from acc.config import KEYS, ConfigError, Settings, load_config, resolve_settings
+
+GOOD = {
+    "backend": "opencv",
+    "model": "test-linear",
+    "model_dir": "~/acc-models",
+    "batch_size": 16,
+    "workers": 3,
+    "threads": 2,
+    "format": "png",
+    "quality": 80,
+    "overwrite": True,
+    "max_pixels": 5_000_000,
+}
+
+BAD = {
+    "backend": [5, "", None],
+    "model": [["a"], ""],
+    "model_dir": [3, ""],
+    "batch_size": [0, 257, "4", 2.5, True],
+    "workers": [0, 65, "two"],
+    "threads": [-1, 257, 1.0],
+    "format": ["gif", "JPEG", 1],
+    "quality": [0, 101, "high"],
+    "overwrite": ["yes", 1, None],
+    "max_pixels": [0, -5, "100MP", 1e8],
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "acc.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_setting_is_covered_here() -> None:
+    assert set(GOOD) == set(KEYS) == set(BAD)
+
+
+def test_defaults() -> None:
+    s = resolve_settings(None, {})
+    assert (s.backend, s.model, s.batch_size, s.format, s.quality, s.overwrite) == ("opencv", None, 4, "jpeg", 95, False)
+    assert s.max_pixels == 100_000_000
+    assert 2 <= s.workers <= 8
+
+
+def test_config_file_with_every_key(tmp_path: Path) -> None:
+    import yaml
+
+    s = resolve_settings(write(tmp_path, yaml.safe_dump(GOOD)), {})
+    for key, value in GOOD.items():
+        if key == "model_dir":
+            assert s.model_dir == Path(value).expanduser()
+        else:
+            assert getattr(s, key) == value, key
+
+
+def test_flags_win_over_the_file_and_none_means_not_given(tmp_path: Path) -> None:
+    path = write(tmp_path, "format: png\nquality: 70\nbatch_size: 8\n")
+    s = resolve_settings(path, {"format": "jpeg", "quality": None, "batch_size": 2})
+    assert (s.format, s.quality, s.batch_size) == ("jpeg", 70, 2)
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    assert resolve_settings(write(tmp_path, "# nothing set\n"), {}) == Settings()
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "batch_size: 4\nbatchsize: 8\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: unknown key 'batchsize' (known: backend, ")
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, values in BAD.items() for v in values])
+def test_bad_value_is_named(tmp_path: Path, key: str, value: object) -> None:
+    import yaml
+
+    path = write(tmp_path, yaml.safe_dump({key: value}))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"'{key}'" in str(err.value) and str(path) in str(err.value)
+    if value is not None:  # a flag's None means "not given"; any other value gets the same check
+        with pytest.raises(ConfigError, match=f"'{key}'"):
+            resolve_settings(None, {key: value})
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n", "a: [1\n"])
+def test_file_must_be_a_mapping_of_settings(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="No such file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_settings_fields_are_the_keys() -> None:
+    assert KEYS == tuple(f.name for f in fields(Settings))
