@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Train acc-tiny, the embedded default colorization model, and export it to ONNX.
+
+Recipe (issue 3; documented in models/acc_tiny.md):
+  * data: every colour photo under DATA (../shared/data/train): imagenet_sample, bsds500_trainval,
+    urban100 ("large": squashed to 176 x 176 like the product squashes a photo to 224 x 224) and
+    tiny_imagenet_64, stl10, flowers ("small": resized to 128 x 128). Decoded once into a float16 Lab
+    cache (scratch/). A seeded split holds out 64 large photos for choosing T and reporting.
+  * targets: Zhang et al. ECCV16 classification -- ab quantized to the in-gamut cells of a 10 x 10 grid
+    (colorizer_net.gamut_bins), soft-encoded over the 5 nearest cells (Gaussian sigma 5), class
+    rebalancing with lambda 0.5 against the smoothed prior of the training pixels, cross-entropy.
+  * training: 112 x 112 crops (the net is fully convolutional), half large / half small per batch,
+    random scale crop + mirror, Adam, one-cycle LR, fixed number of steps, seeded everything.
+  * export: annealed mean with temperature T folded into the graph -> ONNX input L (L-50), output ab.
+
+    python tools/train_colorizer.py --data ../shared/data/train --out models/acc_tiny.onnx
+
+Optional report on a held-out evaluation folder (never used for training or choices):
+    python tools/train_colorizer.py --eval-only models/acc_tiny.onnx --report ../shared/data/dev_eval/sunhays80
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from acc import metrics  # noqa: E402
+
+LARGE_SETS = ("imagenet_sample", "bsds500_trainval", "urban100")
+SMALL_SETS = ("tiny_imagenet_64", "stl10", "flowers")
+EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+LARGE_SIZE = 176
+SMALL_SIZE = 128
+N_HOLDOUT = 64
+
+
+# ----------------------------------------------------------------------------------------- data
+def list_images(data: str, sets) -> list[str]:
+    files = []
+    for s in sets:
+        fs = [f for f in glob.glob(os.path.join(data, s, "*")) if f.lower().endswith(EXTS)]
+        files += sorted(fs)
+    return files
+
+
+def read_lab(path: str) -> np.ndarray | None:
+    """H x W x 3 float32 Lab of a photo, exactly as the OpenCV baseline computes it."""
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+
+
+def build_cache(data: str, cache: str, seed: int) -> dict:
+    if os.path.exists(cache):
+        z = np.load(cache, allow_pickle=False)
+        return {k: z[k] for k in z.files}
+    t0 = time.time()
+    large = list_images(data, LARGE_SETS)
+    small = list_images(data, SMALL_SETS)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(large))
+    hold = np.sort(perm[:N_HOLDOUT])
+    train_large = np.sort(perm[N_HOLDOUT:])
+    L = np.zeros((len(train_large), LARGE_SIZE, LARGE_SIZE, 3), np.float16)
+    for i, j in enumerate(train_large):
+        lab = read_lab(large[j])
+        L[i] = cv2.resize(lab, (LARGE_SIZE, LARGE_SIZE), interpolation=cv2.INTER_AREA)
+    S = np.zeros((len(small), SMALL_SIZE, SMALL_SIZE, 3), np.float16)
+    for i, f in enumerate(small):
+        lab = read_lab(f)
+        interp = cv2.INTER_AREA if lab.shape[0] > SMALL_SIZE else cv2.INTER_LINEAR
+        S[i] = cv2.resize(lab, (SMALL_SIZE, SMALL_SIZE), interpolation=interp)
+    out = dict(large=L, small=S, holdout=np.array([large[j] for j in hold]),
+               train_large_files=np.array([large[j] for j in train_large]))
+    os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+    np.savez(cache, **out)
+    print(f"cache: {len(train_large)} large + {len(small)} small train images, {len(hold)} held out, "
+          f"{time.time() - t0:.0f}s", flush=True)
+    return out
+
+
+class Batcher:
+    """Deterministic batches of 112 x 112 Lab crops (given the seed): half large, half small."""
+
+    def __init__(self, cache: dict, crop: int, batch: int, seed: int):
+        self.large, self.small = cache["large"], cache["small"]
+        self.crop, self.batch = crop, batch
+        self.rng = np.random.default_rng(seed + 1)
+
+    def _one(self, img: np.ndarray, min_frac: float) -> np.ndarray:
+        h = img.shape[0]
+        r = self.rng
+        s = int(round(h * r.uniform(min_frac, 1.0)))
+        s = max(s, self.crop)
+        y, x = r.integers(0, h - s + 1), r.integers(0, h - s + 1)
+        patch = img[y:y + s, x:x + s].astype(np.float32)
+        if s != self.crop:
+            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        if r.random() < 0.5:
+            patch = patch[:, ::-1]
+        return patch
+
+    def next(self) -> np.ndarray:
+        nl = self.batch // 2
+        il = self.rng.integers(0, len(self.large), nl)
+        is_ = self.rng.integers(0, len(self.small), self.batch - nl)
+        out = [self._one(self.large[i], 0.6) for i in il]
+        out += [self._one(self.small[i], 0.85) for i in is_]
+        return np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))  # B x 3 x h x w Lab
+
+
+# ---------------------------------------------------------------------------------- rebalancing
+def class_prior(cache: dict, centres: np.ndarray, sigma: float = 5.0) -> np.ndarray:
+    """Empirical distribution of nearest cells over the training pixels (at 1/4 resolution, the
+    resolution the loss sees), smoothed with a Gaussian of `sigma` ab units over the cell centres."""
+    counts = np.zeros(len(centres), np.float64)
+    for arr in (cache["large"], cache["small"]):
+        for i in range(0, len(arr), 512):
+            ab = arr[i:i + 512, ::4, ::4, 1:].astype(np.float32).reshape(-1, 2)
+            idx = nearest_cells(ab, centres)
+            counts += np.bincount(idx, minlength=len(centres))
+    p = counts / counts.sum()
+    d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    k = np.exp(-d2 / (2 * sigma * sigma))
+    ps = k @ p
+    return ps / ps.sum()
+
+
+def nearest_cells(ab: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d2 = (ab[:, None, 0] - centres[None, :, 0]) ** 2 + (ab[:, None, 1] - centres[None, :, 1]) ** 2
+    return d2.argmin(1)
+
+
+def rebalance_weights(prior: np.ndarray, lam: float) -> np.ndarray:
+    """w ~ ((1 - lam) p + lam / Q)^-1, normalised so that E_p[w] = 1 (ECCV16 eq. 4)."""
+    w = 1.0 / ((1 - lam) * prior + lam / len(prior))
+    return w / (prior * w).sum()
+
+
+# ------------------------------------------------------------------------------------- eval
+def colorize_lab(lab: np.ndarray, predict) -> np.ndarray:
+    """The OpenCV baseline's path: Lab (full size) -> resize 224 bilinear -> L-50 -> model ab 56x56 ->
+    bilinear to full size -> merge with full-res L -> Lab2BGR -> clip -> x255 round -> uint8 BGR."""
+    h, w = lab.shape[:2]
+    small = cv2.resize(lab, (224, 224), interpolation=cv2.INTER_LINEAR)
+    ab = None if predict is None else predict(small[None, None, :, :, 0] - 50.0)[0]  # 2 x 56 x 56
+    if ab is None:
+        ab_full = np.zeros((h, w, 2), np.float32)
+    else:
+        ab_full = cv2.resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), (w, h),
+                             interpolation=cv2.INTER_LINEAR)
+    out = np.concatenate([lab[:, :, :1], ab_full], axis=2).astype(np.float32)
+    bgr = np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1)
+    return np.round(bgr * 255.0).astype(np.uint8)
+
+
+def ab_of_u8(bgr_u8: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr_u8.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)[:, :, 1:]
+
+
+def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8) -> dict:
+    """Metrics (mean over images) for each named predictor (None -> no colour) and the originals' CF."""
+    res = {k: {"psnr": [], "auc": [], "cf": []} for k in predicts}
+    cf_orig = []
+    rows = []
+    for n, f in enumerate(files):
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+        ab_true = ab_of_u8(bgr)
+        cf_orig.append(metrics.colourfulness(bgr[:, :, ::-1]))
+        row = [bgr]
+        for k, pr in predicts.items():
+            out = colorize_lab(lab, pr)
+            res[k]["psnr"].append(metrics.psnr(out, bgr))
+            res[k]["auc"].append(metrics.auc_ab(ab_of_u8(out), ab_true))
+            res[k]["cf"].append(metrics.colourfulness(out[:, :, ::-1]))
+            row.append(out)
+        if sheet and n < sheet_n:
+            rows.append(np.concatenate([cv2.resize(x, (320, 240), interpolation=cv2.INTER_AREA)
+                                        for x in row], axis=1))
+    if sheet and rows:
+        cv2.imwrite(sheet, np.concatenate(rows, axis=0))
+    summary = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in res.items()}
+    summary["original_cf"] = float(np.mean(cf_orig))
+    return summary
+
+
+def onnx_predictor(path: str):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(["ab"], {"L": x.astype(np.float32)})[0]
+
+
+def fmt(summary: dict) -> str:
+    lines = [f"{'':>12} {'PSNR dB':>8} {'AuC %':>7} {'CF':>6}"]
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            lines.append(f"{k:>12} {v['psnr']:8.2f} {v['auc']:7.2f} {v['cf']:6.2f}")
+    lines.append(f"{'originals':>12} {'':>8} {'':>7} {summary['original_cf']:6.2f}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------- train
+def train(args) -> None:
+    import torch
+    import torch.nn.functional as F
+    import colorizer_net as cn
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    dev = torch.device(args.device)
+    t_start = time.time()
+
+    cache = build_cache(args.data, args.cache, args.seed)
+    centres = cn.gamut_bins()
+    Q = len(centres)
+    prior = class_prior(cache, centres)
+    wts = rebalance_weights(prior, args.lam)
+    print(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}",
+          flush=True)
+
+    net = cn.build_net(Q, seed=args.seed, w3=args.w3).to(dev)
+    print(f"params {sum(p.numel() for p in net.parameters())}; "
+          f"GFLOPs@224 {2 * cn.count_macs(cn.AnnealedMeanColorizer(net.cpu(), centres, 0.38)) / 1e9:.3f}",
+          flush=True)
+    net = net.to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=args.wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
+                                                pct_start=0.05, div_factor=20, final_div_factor=200)
+    C = torch.from_numpy(centres).to(dev)
+    W = torch.from_numpy(wts.astype(np.float32)).to(dev)
+    sig2 = 2 * args.sigma ** 2
+    batcher = Batcher(cache, args.crop, args.batch, args.seed)
+
+    def loss_fn(lab: torch.Tensor) -> torch.Tensor:
+        L = lab[:, :1] - 50.0
+        ab = F.avg_pool2d(lab[:, 1:], 4)                                  # area to 1/4 resolution
+        logits = net(L)
+        pab = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+        d2 = torch.cdist(pab, C).pow(2)                                   # P x Q
+        dk, ik = torch.topk(d2, 5, dim=1, largest=False)
+        g = torch.exp(-dk / sig2)
+        g = g / g.sum(1, keepdim=True)
+        logp = F.log_softmax(logits, dim=1).permute(0, 2, 3, 1).reshape(-1, Q)
+        ce = -(g * torch.gather(logp, 1, ik)).sum(1)
+        w = W[ik[:, 0]]
+        return (w * ce).mean()
+
+    if args.from_ckpt:  # re-export / re-choose T from a saved checkpoint, no training
+        net.load_state_dict(torch.load(args.from_ckpt, map_location="cpu")["state_dict"])
+        train_min = float("nan")
+    else:
+        net.train()
+        t0 = time.time()
+        run = 0.0
+        for step in range(1, args.steps + 1):
+            lab = torch.from_numpy(batcher.next()).to(dev)
+            loss = loss_fn(lab)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
+            if step % args.log_every == 0 or step == args.steps:
+                el = time.time() - t0
+                print(f"step {step}/{args.steps} loss {run:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                      f"{el / 60:.1f} min ({step * args.batch / el:.0f} img/s)", flush=True)
+            if args.save_every and step % args.save_every == 0 and step < args.steps:
+                torch.save({"state_dict": net.state_dict(), "centres": centres, "step": step},
+                           os.path.splitext(args.ckpt)[0] + "_last.pt")  # fallback only
+        train_min = (time.time() - t0) / 60
+        net = net.cpu().eval()
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        torch.save({"state_dict": net.state_dict(), "centres": centres, "args": vars(args)},
+                   os.path.splitext(args.ckpt)[0] + ".pt")
+    net = net.cpu().eval()
+    # choose T on the held-out train photos (never on dev_eval)
+    hold = [str(f) for f in cache["holdout"]]
+    temps = [float(t) for t in args.temps.split(",")]
+    preds = {"no colour": None}
+    for T in temps:
+        wrap = cn.AnnealedMeanColorizer(net, centres, T).eval()
+
+        def pr(x, wrap=wrap):
+            with torch.no_grad():
+                return wrap(torch.from_numpy(x.astype(np.float32))).numpy()
+        preds[f"T={T:g}"] = pr
+    summ = evaluate(hold, preds)
+    print("held-out train photos (%d):\n%s" % (len(hold), fmt(summ)), flush=True)
+    base = summ["no colour"]
+    ok = [T for T in temps if summ[f"T={T:g}"]["auc"] >= base["auc"] + args.auc_margin
+          and summ[f"T={T:g}"]["psnr"] >= base["psnr"] - 0.3]
+    T = min(ok) if ok else max(temps)  # most colourful T that is not more wrong than gray
+    if args.temperature:
+        T = args.temperature
+    print(f"chosen T = {T:g}", flush=True)
+    wrap = cn.AnnealedMeanColorizer(net, centres, T).eval()
+    cn.export_onnx(wrap, args.out)
+    held = evaluate(hold, {"no colour": None, "acc-tiny": onnx_predictor(args.out)},
+                    sheet=os.path.splitext(args.ckpt)[0] + "_holdout.png")
+    print("exported %s; held-out metrics of the ONNX:\n%s" % (args.out, fmt(held)), flush=True)
+    info = {"T": T, "train_minutes": train_min, "total_minutes": (time.time() - t_start) / 60,
+            "heldout_grid": summ, "heldout": held, "bins": Q,
+            "params": int(sum(p.numel() for p in net.parameters())),
+            "gflops224": 2 * cn.count_macs(wrap) / 1e9}
+    with open(os.path.splitext(args.ckpt)[0] + ".json", "w") as fh:
+        json.dump(info, fh, indent=1)
+    print(json.dumps({k: v for k, v in info.items() if "heldout" not in k}), flush=True)
+    if args.report:
+        report(args.out, args.report, os.path.splitext(args.ckpt)[0] + "_report.png")
+
+
+def report(onnx_path: str, folder: str, sheet: str | None) -> None:
+    files = sorted(f for f in glob.glob(os.path.join(folder, "*")) if f.lower().endswith(EXTS))
+    preds = {"no colour": None}
+    if onnx_path:
+        preds["acc-tiny"] = onnx_predictor(onnx_path)
+    s = evaluate(files, preds, sheet=sheet)
+    print("report on %s (%d photos):\n%s" % (folder, len(files), fmt(s)), flush=True)
+    print(json.dumps(s), flush=True)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "train"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "acc_tiny.onnx"))
+    ap.add_argument("--cache", default=os.path.join(ROOT, "scratch", "train_cache.npz"))
+    ap.add_argument("--ckpt", default=os.path.join(ROOT, "scratch", "acc_tiny"),
+                    help="prefix for the checkpoint (.pt), the run summary (.json) and contact sheets")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--crop", type=int, default=112)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
+    ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding Gaussian sigma")
+    ap.add_argument("--w3", type=int, default=128, help="width of the 1/8 context stage")
+    ap.add_argument("--temps", default="0.25,0.3,0.38,0.45,0.55,0.7,0.85,1.0")
+    ap.add_argument("--auc-margin", type=float, default=0.0)
+    ap.add_argument("--temperature", type=float, default=0.0, help="force T (skip the choice)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--from-ckpt", default="", help="skip training: load this .pt, choose T, export")
+    ap.add_argument("--report", default="", help="folder of colour photos to report metrics on (after training)")
+    ap.add_argument("--eval-only", default=None, metavar="ONNX",
+                    help="skip training; report --report for this ONNX ('' = no-colour only)")
+    args = ap.parse_args(argv)
+    if args.eval_only is not None:
+        report(args.eval_only, args.report, os.path.splitext(args.ckpt)[0] + "_report.png")
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
