@@ -3,11 +3,12 @@
     jobs --> [prepare: read, probe, decode, model_input] --> batch --> [infer] --> [render, write] --> journal
               worker threads, bounded window                main thread          worker threads, bounded window
 
-Both windows are bounded, so at most `batch_size + 2 * workers` photos are in flight however many
-files there are: memory stays flat on a million-file run. Results are reported and journaled in input
-order. Each photo succeeds or fails with a one-line reason; a failure never stops the run. Ctrl-C
-(or SIGTERM) stops taking new work, lets the writes in progress finish and journals them, and ends
-with `interrupted` set: nothing is half-written and the journal is consistent.
+Both windows are bounded: at most `batch_size + workers` photos being decoded, the batch being inferred
+and `2 * workers` being rendered, so no more than `2 * batch_size + 3 * workers` decoded photos are held
+however many files there are: memory stays flat on a million-file run. Results are reported and
+journaled in input order. Each photo succeeds or fails with a one-line reason; a failure never stops
+the run. Ctrl-C (or SIGTERM) stops taking new work, lets the writes in progress finish and journals
+them, and ends with `interrupted` set: nothing is half-written and the journal is consistent.
 
 The runner never touches pixels: frames, model inputs and predictions are the backend's handles.
 """
