@@ -186,7 +186,8 @@ def test_jpeg_output_is_420_at_the_requested_quality(tmp_path: Path, acc_env: di
     sizes = {}
     for quality in (30, 95):
         out = tmp_path / f"q{quality}"
-        assert main(["colorize", str(src), "-o", str(out), "--model", TEST_MODEL, "--quality", str(quality)]) == 0
+        args = ["colorize", str(src), "-o", str(out), "--backend", "opencv", "--model", TEST_MODEL]
+        assert main([*args, "--quality", str(quality)]) == 0
         data = (out / "in.jpg").read_bytes()
         sizes[quality] = len(data)
         # SOF0: Y sampled 2x2, Cb and Cr 1x1 = 4:2:0.

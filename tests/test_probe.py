@@ -262,7 +262,7 @@ def test_max_pixels_option(tmp_path: Path, test_spec) -> None:
 def test_max_pixels_flag_and_config(tmp_path: Path, acc_env: dict, capsys: pytest.CaptureFixture) -> None:
     src = tmp_path / "photo.jpg"
     src.write_bytes(JPEG)
-    args = ["colorize", str(src), "--model", TEST_MODEL]
+    args = ["colorize", str(src), "--model", TEST_MODEL, "--backend", "opencv"]
     assert main([*args, "-o", str(tmp_path / "a"), "--max-pixels", "5000"]) == 1
     err = capsys.readouterr().err
     assert f"acc: failed: {src}: too large: 97x61" in err
