@@ -22,7 +22,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str = "opencv"
+    backend: str = "cpu"
     model: str | None = None  # None: the registry's default
     model_dir: Path | None = None  # None: $ACC_MODEL_DIR or ~/.local/share/acc/models
     batch_size: int = 4
@@ -32,6 +32,7 @@ class Settings:
     quality: int = 95
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    exact_l: bool = False  # cpu backend: L of colour JPEGs from RGB, not from luma
 
 
 def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -65,9 +66,9 @@ def _check(key: str, value: Any) -> Any:
         if value not in ("jpeg", "png"):
             raise ConfigError(f"'format' must be jpeg or png, got {value!r}")
         return value
-    if key == "overwrite":
+    if key in ("overwrite", "exact_l"):
         if not isinstance(value, bool):
-            raise ConfigError(f"'overwrite' must be true or false, got {value!r}")
+            raise ConfigError(f"'{key}' must be true or false, got {value!r}")
         return value
     raise ConfigError(f"unknown key '{key}' (known: {', '.join(KEYS)})")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 
 from acc.backends.base import Backend, OutputFormat
@@ -11,11 +12,11 @@ from acc.models import ModelSpec
 # name -> "module:class"
 BACKENDS: dict[str, str] = {
     "opencv": "acc.backends.opencv:OpenCVBackend",
+    "cpu": "acc.backends.cpu:CPUBackend",
 }
 
 # Backends of the design that this version does not ship yet, with what `acc doctor` says about them.
 PLANNED: dict[str, str] = {
-    "cpu": "not in this version yet (fast CPU backend: numba + libjpeg-turbo)",
     "cuda": "not in this version yet (NVIDIA backend)",
     "ascend": "not in this version yet (Ascend DVPP + ATC backend)",
 }
@@ -37,12 +38,15 @@ def backend_class(name: str) -> type[Backend]:
         raise BackendError(f"backend '{name}' needs {exc.name}, which is not installed") from None
 
 
-def create_backend(name: str, model: ModelSpec, threads: int = 0) -> Backend:
+def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: object) -> Backend:
+    """A ready backend. `options` are settings some backends have (exact_l: cpu); a backend without
+    one ignores it (the opencv baseline always computes L from RGB)."""
     cls = backend_class(name)
     reason = cls.unavailable_reason()
     if reason:
         raise BackendError(f"backend '{name}' cannot run here: {reason}")
-    return cls(model, threads=threads)
+    accepted = inspect.signature(cls).parameters
+    return cls(model, threads=threads, **{k: v for k, v in options.items() if k in accepted})
 
 
 __all__ = ["BACKENDS", "PLANNED", "Backend", "BackendError", "OutputFormat", "backend_class", "create_backend"]

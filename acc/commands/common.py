@@ -14,13 +14,15 @@ from acc.models import ModelError, ModelSpec, resolve
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Flags default to None so that a config file's value is kept unless the flag is given."""
     parser.add_argument("--config", type=Path, metavar="FILE", help="YAML file of settings (keys as the flags, with _)")
-    parser.add_argument("--backend", help="opencv (the baseline) ... see `acc doctor` for what runs here")
+    parser.add_argument("--backend", help="cpu (default), opencv (the baseline) ... `acc doctor` says what runs here")
     parser.add_argument("--model", help="model name from `acc models list` (default: the registry's default)")
     parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
     parser.add_argument("--batch-size", type=int, help="photos per model call (default 4)")
     parser.add_argument("--workers", type=int, help="threads for decoding and rendering (default: cores, 2..8)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default 0: its own choice)")
     parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")
+    parser.add_argument("--exact-l", action="store_true", default=None,
+                        help="cpu backend: L of colour JPEGs from RGB as the baseline does (default: luma, faster)")
 
 
 def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
@@ -32,6 +34,7 @@ def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
         "workers": args.workers,
         "threads": args.threads,
         "max_pixels": args.max_pixels,
+        "exact_l": args.exact_l,
         **extra_flags,
     }
     try:
@@ -49,6 +52,6 @@ def model_from(settings: Settings) -> ModelSpec:
 
 def backend_from(settings: Settings, spec: ModelSpec) -> Backend:
     try:
-        return create_backend(settings.backend, spec, threads=settings.threads)
+        return create_backend(settings.backend, spec, threads=settings.threads, exact_l=settings.exact_l)
     except (BackendError, ModelError) as exc:
         raise UsageError(str(exc)) from None
