@@ -6,6 +6,8 @@ checks the file's SHA-256 first, and the bytes that were hashed are the bytes th
 
 Two registries are read: the bundled one (shipped inside the package, files beside it) and the user's
 (``<model_dir>/registry.yaml``, files beside it), where models fetched or converted later are listed.
+The bundled registry also holds the catalogue of models `acc models fetch` can install (``fetchable:``):
+where their official weights are, their checksum, and the contract their converted ONNX will have.
 """
 
 from __future__ import annotations
@@ -55,13 +57,14 @@ def bundled_dir() -> Path:
     return Path(str(resources.files("acc.model_files")))
 
 
-def _read_registry(path: Path) -> dict[str, Any]:
+def read_registry(path: Path) -> dict[str, Any]:
+    """A registry file as a document, checked to be a mapping whose sections are mappings."""
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("models") or {}, dict):
-        raise ModelError(f"{path}: expected a mapping with a 'models' mapping")
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k) or {}, dict) for k in ("models", "fetchable")):
+        raise ModelError(f"{path}: expected a mapping whose 'models' and 'fetchable' are mappings")
     return doc
 
 
@@ -94,15 +97,56 @@ def _spec(name: str, entry: dict[str, Any], folder: Path, bundled: bool, registr
         raise ModelError(f"{where}: missing or malformed field {exc}") from None
 
 
+@dataclass(frozen=True)
+class Fetchable:
+    """A model `acc models fetch` can install: official weights to download, and the contract once converted."""
+
+    name: str
+    network: str  # the architecture in acc.networks the weights belong to
+    url: str
+    weights_sha256: str  # of the downloaded weights file
+    size_mb: float  # approximate download size, for messages
+    entry: dict[str, Any]  # the user-registry entry to install, less 'file' and 'sha256'
+
+    def registry_entry(self, file: str, sha256: str) -> dict[str, Any]:
+        """The entry written to the user's registry once the converted ONNX `file` is in place."""
+        source = {"url": self.url, "sha256": self.weights_sha256}
+        return {**self.entry, "file": file, "sha256": sha256, "source": source}
+
+    def spec(self, folder: Path, file: str, sha256: str) -> ModelSpec:
+        return _spec(self.name, self.registry_entry(file, sha256), folder, False, folder / "registry.yaml")
+
+
+def load_catalogue() -> dict[str, Fetchable]:
+    """The bundled registry's `fetchable:` models, their contracts checked as strictly as installed ones'."""
+    path = bundled_dir() / "registry.yaml"
+    doc = read_registry(path)
+    catalogue = {}
+    for name, raw in (doc.get("fetchable") or {}).items():
+        where = f"{path}: fetchable model '{name}'"
+        if name in (doc.get("models") or {}):
+            raise ModelError(f"{where} has the name of a bundled model")
+        try:
+            weights = raw["weights"]
+            entry = {k: v for k, v in raw.items() if k not in ("network", "weights")}
+            item = Fetchable(name, str(raw["network"]), str(weights["url"]), str(weights["sha256"]).lower(),
+                             float(weights["size_mb"]), entry)  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: missing or malformed field {exc}") from None
+        item.spec(path.parent, f"{name}.onnx", sha256="")  # a malformed contract fails here, not after a download
+        catalogue[name] = item
+    return catalogue
+
+
 def load_registry(model_dir: Path | None = None) -> tuple[str, dict[str, ModelSpec]]:
     """(default model name, {name: spec}) from the bundled registry and the user's."""
     bundled_path = bundled_dir() / "registry.yaml"
-    doc = _read_registry(bundled_path)
+    doc = read_registry(bundled_path)
     specs = {n: _spec(n, e, bundled_path.parent, True, bundled_path) for n, e in (doc.get("models") or {}).items()}
     default = str(doc.get("default", ""))
     user_path = (model_dir or default_model_dir()) / "registry.yaml"
     if user_path.is_file():
-        for name, entry in (_read_registry(user_path).get("models") or {}).items():
+        for name, entry in (read_registry(user_path).get("models") or {}).items():
             if name in specs and specs[name].bundled:
                 raise ModelError(f"{user_path}: model '{name}' would shadow the bundled model of that name")
             specs[name] = _spec(name, entry, user_path.parent, False, user_path)
@@ -114,6 +158,9 @@ def resolve(name: str | None = None, model_dir: Path | None = None) -> ModelSpec
     default, specs = load_registry(model_dir)
     name = name or default
     if name not in specs:
+        if name in load_catalogue():
+            where = f" --model-dir {model_dir}" if model_dir else ""
+            raise ModelError(f"model '{name}' is not installed: run `acc models fetch {name}{where}`")
         known = ", ".join(sorted(specs)) or "none"
         raise ModelError(f"unknown model '{name}' (known: {known}; see `acc models list`)")
     return specs[name]
