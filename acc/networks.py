@@ -1,0 +1,116 @@
+"""Network architectures, in PyTorch: defined once, shared by the tools that build and convert models.
+
+Imports torch, which is an optional extra ("convert", "train"): the acc package never imports this
+module at start-up; tools and model conversion do.
+
+ECCV16 (Zhang, Isola, Efros, "Colorful Image Colorization", ECCV 2016) follows the layout of the
+official PyTorch release (richzhang/colorization, colorizers/eccv16.py) layer for layer, so that its
+state dict (model1.0.weight ... model8.6.bias, model_out.weight) loads here unchanged. What the release's
+forward does around the network, and how it maps onto acc's model contract (models/registry.yaml):
+
+    release:  ab = 110 * upsample4(net((L - 50) / 100))      ab at the input size
+    acc:      x = (L - 50) * 0.01   (l_offset 50, l_scale 0.01)
+              ab = 110 * net(x)     (ab_scale 110), 56 x 56 for a 224 x 224 input
+
+The x4 upsample is left out: every backend resizes ab straight to the photo's size (a single bilinear
+step instead of the release's two).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# The registry contract of an exported ECCV16 (see the module docstring).
+ECCV16_CONTRACT = {
+    "input": {"name": "L", "size": [224, 224], "l_offset": 50.0, "l_scale": 0.01},
+    "output": {"name": "ab", "size": [56, 56], "ab_scale": 110.0},
+}
+ECCV16_BINS = 313  # in-gamut ab bins of the ECCV16 classifier
+
+
+def conv_block(channels: list[int], stride: int = 1, dilation: int = 1, norm: bool = True) -> nn.Sequential:
+    """3 x 3 convs (with bias), each followed by ReLU; the last conv has `stride`; BatchNorm at the end.
+
+    Layer indices are 0, 2, 4 ... for the convs and the last one for the norm, as in the release.
+    """
+    layers: list[nn.Module] = []
+    pairs = list(zip(channels[:-1], channels[1:]))
+    for i, (cin, cout) in enumerate(pairs):
+        last = i == len(pairs) - 1
+        layers += [
+            nn.Conv2d(cin, cout, 3, stride=stride if last else 1, padding=dilation, dilation=dilation),
+            nn.ReLU(inplace=True),
+        ]
+    if norm:
+        layers.append(nn.BatchNorm2d(channels[-1]))
+    return nn.Sequential(*layers)
+
+
+class ECCV16(nn.Module):
+    """(N, 1, H, W) normalized L = (L - 50) / 100 -> (N, 2, H / 4, W / 4) ab / 110.
+
+    Blocks 1-3 halve the resolution, 4-7 keep it (5 and 6 dilated by 2), 8 doubles it and ends in
+    313 bin logits; softmax over the bins and a 1 x 1 conv (the bins' ab centres) decode them to ab.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model1 = conv_block([1, 64, 64], stride=2)
+        self.model2 = conv_block([64, 128, 128], stride=2)
+        self.model3 = conv_block([128, 256, 256, 256], stride=2)
+        self.model4 = conv_block([256, 512, 512, 512])
+        self.model5 = conv_block([512, 512, 512, 512], dilation=2)
+        self.model6 = conv_block([512, 512, 512, 512], dilation=2)
+        self.model7 = conv_block([512, 512, 512, 512])
+        self.model8 = nn.Sequential(
+            nn.ConvTranspose2d(512, 256, 4, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            *conv_block([256, 256, 256], norm=False),
+            nn.Conv2d(256, ECCV16_BINS, 1),
+        )
+        self.softmax = nn.Softmax(dim=1)
+        self.model_out = nn.Conv2d(ECCV16_BINS, 2, 1, bias=False)
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        x = l_norm
+        for block in (self.model1, self.model2, self.model3, self.model4, self.model5, self.model6,
+                      self.model7, self.model8):  # fmt: skip
+            x = block(x)
+        return self.model_out(self.softmax(x))
+
+
+# Architectures by the names models/registry.yaml uses (`network:`), for the converter.
+NETWORKS: dict[str, type[nn.Module]] = {"eccv16": ECCV16}
+
+
+def randomize(net: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights that keep activations in a normal float range through any depth (He init, BN as
+    identity), so timings are not distorted by denormals or overflow. Timing only: it colorizes nothing."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+                if isinstance(module, nn.ConvTranspose2d):
+                    fan_in //= module.stride[0] * module.stride[1]  # each output sees 1 / stride^2 of the kernel
+                module.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=gen)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+                module.reset_running_stats()
+    return net.eval()
+
+
+def export_onnx(net: nn.Module, path: Path, size: tuple[int, int] = (224, 224), opset: int = 13) -> None:
+    """Write `net` as ONNX with acc's names: input 'L' N x 1 x h x w, output 'ab'; the batch size N is free.
+
+    Opset 13 by default: what ATC (Ascend) reads, and the first whose Softmax works along one axis.
+    """
+    torch.onnx.export(
+        net.eval(), (torch.zeros(1, 1, *size),), str(path), input_names=["L"], output_names=["ab"],
+        dynamic_axes={"L": {0: "N"}, "ab": {0: "N"}}, opset_version=opset, do_constant_folding=True, dynamo=False,
+    )  # fmt: skip
