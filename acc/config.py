@@ -33,6 +33,7 @@ class Settings:
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     exact_l: bool = False  # cpu backend: L of colour JPEGs from RGB, not from luma
+    emulate: bool = False  # ascend backend: run against the acl emulator instead of CANN and a device
 
 
 def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -66,7 +67,7 @@ def _check(key: str, value: Any) -> Any:
         if value not in ("jpeg", "png"):
             raise ConfigError(f"'format' must be jpeg or png, got {value!r}")
         return value
-    if key in ("overwrite", "exact_l"):
+    if key in ("overwrite", "exact_l", "emulate"):
         if not isinstance(value, bool):
             raise ConfigError(f"'{key}' must be true or false, got {value!r}")
         return value

@@ -13,12 +13,12 @@ from acc.models import ModelSpec
 BACKENDS: dict[str, str] = {
     "opencv": "acc.backends.opencv:OpenCVBackend",
     "cpu": "acc.backends.cpu:CPUBackend",
+    "ascend": "acc.backends.ascend:AscendBackend",
 }
 
 # Backends of the design that this version does not ship yet, with what `acc doctor` says about them.
 PLANNED: dict[str, str] = {
     "cuda": "not in this version yet (NVIDIA backend)",
-    "ascend": "not in this version yet (Ascend DVPP + ATC backend)",
 }
 
 
@@ -39,13 +39,18 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: object) -> Backend:
-    """A ready backend. `options` are settings some backends have (exact_l: cpu); a backend without
-    one ignores it (the opencv baseline always computes L from RGB)."""
+    """A ready backend. `options` are settings some backends have (exact_l: cpu; emulate: ascend, which
+    then runs against its emulator instead of the device); a backend without one ignores it (the opencv
+    baseline always computes L from RGB), except emulate, which only a backend with an emulator takes."""
     cls = backend_class(name)
-    reason = cls.unavailable_reason()
-    if reason:
-        raise BackendError(f"backend '{name}' cannot run here: {reason}")
     accepted = inspect.signature(cls).parameters
+    if options.get("emulate"):
+        if "emulate" not in accepted:
+            raise BackendError(f"backend '{name}' has no emulator (--emulate is for the ascend backend)")
+    else:
+        reason = cls.unavailable_reason()
+        if reason:
+            raise BackendError(f"backend '{name}' cannot run here: {reason}")
     return cls(model, threads=threads, **{k: v for k, v in options.items() if k in accepted})
 
 

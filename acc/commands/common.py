@@ -23,6 +23,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")
     parser.add_argument("--exact-l", action="store_true", default=None,
                         help="cpu backend: L of colour JPEGs from RGB as the baseline does (default: luma, faster)")
+    parser.add_argument("--emulate", action="store_true", default=None,
+                        help="ascend backend: run against the acl emulator (no device, no CANN; docs/ascend.md)")
 
 
 def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
@@ -35,6 +37,7 @@ def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
         "threads": args.threads,
         "max_pixels": args.max_pixels,
         "exact_l": args.exact_l,
+        "emulate": args.emulate,
         **extra_flags,
     }
     try:
@@ -52,6 +55,7 @@ def model_from(settings: Settings) -> ModelSpec:
 
 def backend_from(settings: Settings, spec: ModelSpec) -> Backend:
     try:
-        return create_backend(settings.backend, spec, threads=settings.threads, exact_l=settings.exact_l)
+        return create_backend(settings.backend, spec, threads=settings.threads, exact_l=settings.exact_l,
+                              emulate=settings.emulate)  # fmt: skip
     except (BackendError, ModelError) as exc:
         raise UsageError(str(exc)) from None

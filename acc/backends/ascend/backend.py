@@ -1,0 +1,244 @@
+"""The Ascend backend: DVPP decodes and resizes, single operators do the colour maths, acl.mdl runs the
+model, DVPP encodes; Python only moves device handles (DESIGN.md, The data flow).
+
+    decode        JPEGD -> full-size NV12 picture (DVPP memory). Refused JPEGs (progressive, arithmetic,
+                  CMYK, EXIF-rotated, outside 32..8192) and other formats: decoded on the host, luma
+                  uploaded into the same layout.
+    model_input   VPC bilinear resize to the model size (in steps when the scale is beyond [1/32, 16]),
+                  then LabL on the Y plane -> (L - l_offset) * l_scale, float32, device memory.
+                  Pictures VPC cannot take (under 10x6) are resized on the host from their luma.
+    infer         the .om on the AI Core, in chunks of its compiled batch.
+    render        Cast + MatMul (ab upsampled along rows, once), then per 16/128-row band BatchMatMul
+                  (along columns) + AbMerge (Lab -> RGB -> Y and 4:2:0 CbCr) into an NV12 picture;
+                  JPEGE at the CLI quality. PNG output, and sizes JPEGE refuses, are encoded on the host.
+
+L comes from luma alone (see kernels/ascend/tbe/acc_colour.py). Photos up to 8192 pixels a side.
+emulate=True runs everything against the acl emulator (acc/backends/ascend/emulator) instead of CANN.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acc.backends.ascend.acl_api import Acl, AclError, import_cann_acl
+from acc.backends.ascend.dvpp import Picture, UnsupportedJpeg, frame_layout
+from acc.backends.ascend.hostpath import decode_luma, encode_planes, luma_nv12, resize_luma, set_jpeg_size
+from acc.backends.ascend.lanes import LanePool
+from acc.backends.ascend.memory import Buffer, MemoryPool
+from acc.backends.ascend.model import OmModel, find_om
+from acc.backends.ascend.ops import Ops
+from acc.backends.ascend.render import AbMergePath
+from acc.backends.ascend.runtime import Runtime
+from acc.backends.base import Backend, OutputFormat
+from acc.kernels.ascend import nv12, singleop
+from acc.kernels.ascend.bands import RenderGeometry, render_geometry
+from acc.kernels.ascend.socs import DEFAULT_SOC, MAX_SIDE, align, soc
+from acc.models import ModelError, ModelSpec, read_verified
+from acc.probe import BadImage, ImageInfo
+
+SOC_ENV = "ACC_ASCEND_SOC"  # the chip the emulator plays: Ascend310 (default) or Ascend310P3
+
+
+def op_model_dir(spec: ModelSpec, soc_name: str) -> Path:
+    """Where kernels/ascend/build.sh puts this model's operators for this chip: beside the ONNX."""
+    return spec.path.parent / f"{spec.name}_{soc_name}_ops"
+
+
+def vpc_steps(size: tuple[int, int], target: tuple[int, int]) -> list[tuple[int, int]] | None:
+    """The resizes VPC needs from size to target (w, h), each within its [1/32, 16] scale; None when the
+    picture is below VPC's 10x6 minimum."""
+    (w, h), steps = size, []
+    if w < 10 or h < 6:
+        return None
+
+    def toward(n: int, t: int) -> int:
+        nxt = min(max(t, -(-n // 32)), 16 * n)
+        return nxt if nxt == t else align(nxt, 2)
+
+    while (w, h) != target:
+        w, h = toward(w, target[0]), toward(h, target[1])
+        steps.append((w, h))
+    return steps
+
+
+@functools.lru_cache(maxsize=32)
+def _geometry(width: int, height: int, ws: int, hs: int, out_size: tuple[int, int], ab_scale: float) -> RenderGeometry:
+    return render_geometry(width, height, ws, hs, out_size, ab_scale)
+
+
+@dataclass
+class AscendFrame:
+    picture: Picture  # full-size NV12, DVPP memory
+    width: int  # the photo's own size (the picture may be rounded up to even)
+    height: int
+    luma: np.ndarray | None  # host copy of Y, kept when the host decoded it
+    alpha: np.ndarray | None
+    model_input: Buffer | None = None  # LabL's output, released with the frame
+
+
+class AscendBackend(Backend):
+    name = "ascend"
+
+    def __init__(self, model: ModelSpec, threads: int = 0, *, emulate: bool = False) -> None:
+        super().__init__(model, threads)
+        if emulate:
+            from acc.backends.ascend.emulator import Emulator
+
+            module = Emulator(os.environ.get(SOC_ENV, DEFAULT_SOC), threads=threads)
+        else:
+            module = import_cann_acl()
+        self.emulated = emulate
+        self.acl = Acl(module)
+        self.contract = singleop.OpContract.of(model)
+        self.runtime = Runtime(self.acl)
+        try:
+            self.chip = soc(self.runtime.soc_name)
+            self._check_contract()
+            self.pool = MemoryPool(self.runtime)
+            self.lanes = LanePool(self.runtime, self.pool)
+            self.ops = Ops(self.runtime, self._op_dir())
+            self._check_ops()
+            self.merge = AbMergePath(self.ops, self.pool, self.contract)
+            self.om = OmModel(self.runtime, self.pool, self._model_bytes(), model)
+        except BaseException:
+            self.runtime.close()
+            raise
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            import_cann_acl()
+        except ImportError:
+            return "no CANN: module acl not importable (acc colorize --emulate runs the emulator)"
+        return None
+
+    def _check_contract(self) -> None:
+        (h, w), (oh, ow) = self.contract.input_size, self.contract.output_size
+        if w % 16 or h % 2:
+            raise ModelError(f"model '{self.model.name}': input {w}x{h}: VPC output needs a width multiple of 16 "
+                             "and an even height on the Ascend backend")  # fmt: skip
+        if oh > h or ow > w:
+            raise ModelError(f"model '{self.model.name}': output {ow}x{oh} larger than its input")
+
+    def _op_dir(self) -> Path:
+        """The model's operators built for this chip; the emulator falls back on the repository's JSON,
+        generated for the catalogue's models (kernels/ascend/singleop.py)."""
+        built = op_model_dir(self.model, self.chip.name)
+        if built.is_dir():
+            return built
+        if not self.emulated:
+            raise ModelError(f"model '{self.model.name}': no operators at {built}; build them: "
+                             f"kernels/ascend/build.sh --model {self.model.name} --soc {self.chip.name}")  # fmt: skip
+        return singleop.checked_in_dir(self.chip.name)
+
+    def _check_ops(self) -> None:
+        """Fail now, not on the first photo, if the operators were built for another model's contract."""
+        try:
+            self.ops.handle(singleop.lab_l(self.contract))
+        except AclError as exc:
+            name, chip = self.model.name, self.chip.name
+            raise ModelError(f"model '{name}': no LabL operator built for its contract ({exc}); build them: "
+                             f"kernels/ascend/build.sh --model {name} --soc {chip} (emulated: python -m "
+                             f"acc.kernels.ascend.singleop --soc {chip} --model {name} -o "
+                             f"{op_model_dir(self.model, chip) / singleop.JSON_NAME})") from None
+
+    def _model_bytes(self) -> bytes:
+        if self.emulated:
+            return read_verified(self.model)  # the emulator runs the ONNX in place of the .om
+        return find_om(self.model, self.chip.name).read_bytes()
+
+    # --- decode -----------------------------------------------------------------------------------------
+    def _jpegd_may(self, info: ImageInfo) -> bool:
+        return (info.format == "jpeg" and not info.progressive and info.orientation == 1
+                and 32 <= info.width <= MAX_SIDE and 32 <= info.height <= MAX_SIDE)  # fmt: skip
+
+    def decode(self, data: bytes, info: ImageInfo) -> AscendFrame:
+        if max(info.width, info.height) > MAX_SIDE:
+            raise BadImage(f"{info.width}x{info.height}: the Ascend backend takes at most {MAX_SIDE} pixels a side")
+        with self.lanes.lane() as lane:
+            if self._jpegd_may(info):
+                try:
+                    size = lane.dvpp.jpeg_size(data)
+                except UnsupportedJpeg:
+                    size = None
+                if size == (info.width, info.height):
+                    picture = lane.dvpp.decode(lane, data, frame_layout(*size, self.chip))
+                    return AscendFrame(picture, info.width, info.height, None, None)
+            luma, alpha = decode_luma(data, info)
+            height, width = luma.shape
+            picture = lane.dvpp.picture(frame_layout(width, height, self.chip))
+            try:
+                self.pool.upload(picture.buffer, luma_nv12(luma, picture.width_stride, picture.height_stride))
+            except BaseException:
+                self.pool.give(picture.buffer)
+                raise
+            return AscendFrame(picture, width, height, luma, alpha)
+
+    # --- model_input ------------------------------------------------------------------------------------
+    def model_input(self, frame: AscendFrame) -> Buffer:
+        h, w = self.contract.input_size
+        source = Picture(frame.picture.buffer, frame.width, frame.height, frame.picture.width_stride,
+                         frame.picture.height_stride)  # fmt: skip
+        steps = vpc_steps((frame.width & ~1, frame.height & ~1), (w, h))
+        with self.lanes.lane() as lane:
+            if steps is None:
+                small = self.pool.take("device", h * w)
+                lane.after_sync(self.pool.give, small)
+                self.pool.upload(small, resize_luma(frame.luma, (h, w)).tobytes())
+                y_plane = small.ptr
+            else:
+                for size in steps:
+                    resized = lane.dvpp.resize(lane, source, *size)
+                    if source.buffer is not frame.picture.buffer:
+                        self.pool.give(source.buffer)
+                    source = resized
+                lane.after_sync(self.pool.give, source.buffer)
+                y_plane = source.buffer.ptr  # width stride == w (a multiple of 16): rows are contiguous
+            out = self.pool.take("device", h * w * 4)
+            try:
+                self.ops.launch(lane, singleop.lab_l(self.contract), [(y_plane, h * w)], [(out.ptr, h * w * 4)])
+                lane.sync()
+            except BaseException:
+                lane.after_sync(self.pool.give, out)
+                raise
+        frame.model_input = out
+        return out
+
+    # --- infer ------------------------------------------------------------------------------------------
+    def infer(self, inputs: Sequence[Buffer]) -> list[Buffer]:
+        self.runtime.bind_thread()
+        return self.om.run(list(inputs))
+
+    # --- render -----------------------------------------------------------------------------------------
+    def render(self, frame: AscendFrame, prediction: Buffer, fmt: OutputFormat) -> bytes:
+        pic = frame.picture
+        ws, hs = pic.width_stride, pic.height_stride
+        out_w, out_h = align(frame.width, 2), align(frame.height, 2)
+        geometry = _geometry(frame.width, frame.height, ws, hs, self.contract.output_size, self.model.ab_scale)
+        with self.lanes.lane() as lane:
+            lane.after_sync(self.pool.give, prediction)
+            out = Picture(self.pool.take("dvpp", nv12.nv12_size(ws, hs)), out_w, out_h, ws, hs)
+            with lane.holding(self.pool.give, out.buffer):
+                self.merge.queue(lane, pic, prediction, out, geometry)
+                if fmt.kind == "jpeg" and min(out_w, out_h) >= 32 and max(out_w, out_h) <= MAX_SIDE:
+                    return set_jpeg_size(lane.dvpp.encode(lane, out, fmt.quality), frame.width, frame.height)
+                lane.sync()
+                raw = self.pool.download(out.buffer, nv12.nv12_size(ws, hs))
+        planes = nv12.unpack(np.frombuffer(raw, np.uint8), out_w, out_h, ws, hs)
+        return encode_planes(*planes, frame.width, frame.height, frame.alpha, fmt)
+
+    # --- lifetime ---------------------------------------------------------------------------------------
+    def release(self, frame: AscendFrame) -> None:
+        for buffer in (frame.picture.buffer, frame.model_input):
+            if buffer is not None:
+                self.pool.give(buffer)
+        frame.model_input = None
+
+    def close(self) -> None:
+        self.runtime.close()

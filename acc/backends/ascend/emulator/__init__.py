@@ -1,0 +1,127 @@
+"""An emulator of the part of CANN's `acl` module (pyacl) that acc uses, for machines without an Ascend.
+
+    acl = Emulator("Ascend310")      # or "Ascend310P3"; then use it as `import acl` would be used
+
+It keeps pyacl's names, arguments and return shapes, and enforces what the CANN documentation states,
+failing the way the real library does: a non-zero return code (the documented one), with the reason in
+acl.get_recent_err_msg(). Enforced:
+
+- call order and lifetimes: acl.init first; a current context per thread (acl.rt.set_context) for
+  anything touching the device; streams used only in their context; handles used only while alive
+  and as what they are (a picture description is not a channel);
+- memory kinds: device (rt.malloc), DVPP (media.dvpp_malloc), host (rt.malloc_host, util.bytes_to_ptr)
+  are separate address spaces (ACL_HOST run mode); DVPP calls take DVPP memory only; memcpy's kind must
+  match where its pointers live; frees must match allocations; ranges must lie inside one allocation;
+- DVPP rules per SoC (see emulator/media.py): JPEGD supported streams, sizes and output strides; VPC
+  even sizes, stride alignment, size limits and scale range; JPEGE sizes, strides, 128-byte alignment,
+  quality range;
+- asynchrony: *_async calls and operator executions only queue work; their outputs hold poison (NaN
+  for float data, noise otherwise) until acl.rt.synchronize_stream runs them in order; memory freed or
+  overwritten while queued work uses it makes that synchronize fail; a model run on an input queued
+  work is still writing fails;
+- single operators: found by op type + tensor descriptions + attributes exactly as compiled in the
+  single-op JSON (emulator/op.py);
+- leaks: acl.finalize lists every allocation, description, channel, stream, context, model, dataset
+  and handle still alive and returns ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED.
+
+What it computes: JPEG decoding and encoding with libjpeg-turbo (simplejpeg), VPC resizing with OpenCV,
+the model with ONNX Runtime from the registry's ONNX file (in place of the .om), the custom operators
+with their own TBE code on numpy (kernels/ascend/tbe_numpy.py). Timings mean nothing.
+"""
+
+from __future__ import annotations
+
+from acc.backends.ascend import constants as C
+from acc.backends.ascend.emulator.core import AclFail, Device, EmulatorFault, api
+from acc.backends.ascend.emulator.media import Media
+from acc.backends.ascend.emulator.mdl import DEFAULT_BATCHES, Mdl
+from acc.backends.ascend.emulator.op import Desc, Op
+from acc.backends.ascend.emulator.rt import Rt
+from acc.kernels.ascend.socs import DEFAULT_SOC
+
+
+class Util:
+    def __init__(self, dev: Device) -> None:
+        self.dev = dev
+
+    def bytes_to_ptr(self, data: bytes | bytearray) -> int:
+        with self.dev.lock:
+            return self.dev.borrow(data)
+
+    def ptr_to_bytes(self, ptr: int, size: int) -> bytes:
+        """Reads host memory; given a device pointer the real function would read garbage or crash."""
+        with self.dev.lock:
+            try:
+                block = self.dev.find_kind(ptr, size, ("host", "borrowed"), "acl.util.ptr_to_bytes")
+            except AclFail as fail:
+                raise EmulatorFault(fail.message) from None
+            return block.view(ptr, size).tobytes()
+
+
+class Emulator:
+    def __init__(self, soc: str = DEFAULT_SOC, threads: int = 0, batches: tuple[int, ...] = DEFAULT_BATCHES) -> None:
+        """threads: ONNX Runtime's intra-op threads for the model (0: its default); batches: the batch
+        sizes the emulated .om is built for (emulator/mdl.py)."""
+        self.dev = Device(soc)
+        self.rt = Rt(self.dev)
+        self.media = Media(self.dev)
+        self.mdl = Mdl(self.dev, threads, batches)
+        self.op = Op(self.dev)
+        self.util = Util(self.dev)
+        self.last_leaks: list[str] = []
+
+    @api("ret", needs_init=False)
+    def init(self, config_path: str | None = None) -> None:
+        if self.dev.initialized:
+            raise AclFail(C.ACL_ERROR_REPEAT_INITIALIZE, "acl.init called twice")
+        self.dev.initialized = True
+
+    @api("ret", needs_init=False)
+    def finalize(self) -> None:
+        if not self.dev.initialized:
+            raise AclFail(C.ACL_ERROR_REPEAT_FINALIZE, "acl.finalize without acl.init")
+        self.last_leaks = self.leaks()
+        self.dev.reset()  # everything the process held is gone
+        if self.last_leaks:
+            raise AclFail(C.ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED, "still alive at finalize: " + "; ".join(self.last_leaks))
+
+    def leaks(self) -> list[str]:
+        """Everything still alive: handles by kind, allocations by kind, an open device."""
+        with self.dev.lock:
+            found = [f"{kind} {h:#x}" for h, (kind, _) in self.dev.handles.items()
+                     if not (kind == "context" and h == self.dev.default_context)]  # fmt: skip
+            found += [f"{b.kind} memory {b.base:#x} ({b.size} bytes)" for b in self.dev.blocks.values() if b.kind != "borrowed"]
+            if self.dev.device_set:
+                found.append("device 0 (acl.rt.reset_device not called)")
+            return found
+
+    def get_soc_name(self) -> str:
+        return self.dev.soc.name
+
+    def get_recent_err_msg(self) -> str:
+        return self.dev.error_message
+
+    @api("value")
+    def create_data_buffer(self, ptr: int, size: int) -> int:
+        return self.dev.new("data_buffer", (ptr, size))
+
+    @api("ret")
+    def destroy_data_buffer(self, buffer: int) -> None:
+        self.dev.drop(buffer, "data_buffer")
+
+    @api("value")
+    def create_tensor_desc(self, dtype: int, dims: list[int], fmt: int) -> int:
+        if dtype not in C.DTYPE_NAMES or fmt not in C.FORMAT_NAMES:
+            raise AclFail(C.ACL_ERROR_INVALID_PARAM, f"tensor dtype {dtype!r} / format {fmt!r}")
+        return self.dev.new("tensor_desc", Desc(C.DTYPE_NAMES[dtype], tuple(int(d) for d in dims), C.FORMAT_NAMES[fmt]))
+
+    @api("void")
+    def destroy_tensor_desc(self, desc: int) -> None:
+        self.dev.drop(desc, "tensor_desc")
+
+    @api("value")
+    def get_tensor_desc_size(self, desc: int) -> int:
+        return self.dev.get(desc, "tensor_desc").size
+
+
+__all__ = ["AclFail", "Emulator", "EmulatorFault"]

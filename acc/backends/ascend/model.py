@@ -1,0 +1,98 @@
+"""The colorization model on the AI Core (acl.mdl), with its datasets allocated once.
+
+On hardware the model is the .om that tools/atc_command.py builds from the registry's ONNX; the emulator
+loads the ONNX itself. Such an .om takes either a fixed batch (--input_shape=L:N,...) or a set of batch
+sizes (--dynamic_batch_size): photos are run in chunks of the largest size, each chunk at the smallest
+size that holds it, the unused slots left as they are (their outputs are ignored). Model inputs are
+copied into their slots of the one input buffer, and each photo's ab out of the output buffer, on the
+device.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from pathlib import Path
+
+from acc.backends.ascend import constants as C
+from acc.backends.ascend.acl_api import Acl, AclError
+from acc.backends.ascend.memory import Buffer, MemoryPool
+from acc.backends.ascend.runtime import Runtime
+from acc.models import ModelError, ModelSpec
+
+
+def find_om(spec: ModelSpec, soc_name: str) -> Path:
+    """The .om tools/atc_command.py wrote for this chip beside the ONNX (<model>_<soc>_b<sizes>.om);
+    with several, the one accepting the most batch sizes."""
+    found = sorted(spec.path.parent.glob(f"{spec.name}_{soc_name}_b*.om"))
+    sizes = lambda p: len(re.findall(r"\d+", p.stem.rsplit("_b", 1)[1]))  # noqa: E731
+    if not found:
+        raise ModelError(f"model '{spec.name}': no {spec.name}_{soc_name}_b*.om in {spec.path.parent}; "
+                         f"build it: python tools/atc_command.py {spec.name} --soc-version {soc_name} --run")  # fmt: skip
+    return max(found, key=sizes)
+
+
+class OmModel:
+    def __init__(self, runtime: Runtime, pool: MemoryPool, data: bytes, spec: ModelSpec) -> None:
+        acl: Acl = runtime.acl
+        self.acl, self.pool = acl, pool
+        self.model_id = acl("mdl.load_from_mem", acl.raw.util.bytes_to_ptr(data), len(data))
+        runtime.defer(acl, "mdl.unload", self.model_id)
+        self.desc = acl.handle("mdl.create_desc")
+        runtime.defer(acl, "mdl.destroy_desc", self.desc)
+        acl("mdl.get_desc", self.desc, self.model_id)
+
+        try:
+            self.batch_input: int | None = acl("mdl.get_input_index_by_name", self.desc, C.DYNAMIC_BATCH_INPUT)
+        except AclError:
+            self.batch_input = None
+        n_inputs = acl.raw.mdl.get_num_inputs(self.desc)
+        if n_inputs != (1 if self.batch_input is None else 2) or self.batch_input == 0:
+            raise ModelError(f"model '{spec.name}': the .om must have one input (besides {C.DYNAMIC_BATCH_INPUT})")
+        h, w = spec.input_size
+        oh, ow = spec.output_size
+        dims = acl("mdl.get_input_dims", self.desc, 0)["dims"]
+        if len(dims) != 4 or dims[1:] != [1, h, w] or acl.raw.mdl.get_input_data_type(self.desc, 0) != C.ACL_FLOAT:
+            raise ModelError(f"model '{spec.name}': .om input {dims} is not float32 N x 1 x {h} x {w}")
+        self.batches = sorted(acl("mdl.get_dynamic_batch", self.desc)["batch"]) if self.batch_input else [dims[0]]
+        self.input_bytes = h * w * 4
+        self.ab_bytes = 2 * oh * ow * 4
+        n_outputs = acl.raw.mdl.get_num_outputs(self.desc)
+        outputs = [acl("mdl.get_output_dims", self.desc, i)["dims"] for i in range(n_outputs)]
+        matching = [i for i, d in enumerate(outputs) if d[1:] == [2, oh, ow]]
+        if not matching:
+            raise ModelError(f"model '{spec.name}': no .om output is N x 2 x {oh} x {ow} (has {outputs})")
+        self.ab_index = matching[0]
+
+        sizes = [acl.raw.mdl.get_input_size_by_index(self.desc, i) for i in range(n_inputs)]
+        self.inputs = [pool.take("device", n) for n in sizes]
+        self.outputs = [pool.take("device", acl.raw.mdl.get_output_size_by_index(self.desc, i)) for i in range(n_outputs)]
+        self.inputs_ds = self._dataset(runtime, self.inputs)
+        self.outputs_ds = self._dataset(runtime, self.outputs)
+
+    def _dataset(self, runtime: Runtime, buffers: list[Buffer]) -> int:
+        acl = self.acl
+        dataset = acl.handle("mdl.create_dataset")
+        runtime.defer(acl, "mdl.destroy_dataset", dataset)
+        for buf in buffers:
+            handle = acl.handle("create_data_buffer", buf.ptr, buf.size)
+            runtime.defer(acl, "destroy_data_buffer", handle)
+            acl("mdl.add_dataset_buffer", dataset, handle)
+        return dataset
+
+    def run(self, inputs: list[Buffer]) -> list[Buffer]:
+        """Model inputs (h*w float32 each, device) -> one ab buffer (2*oh*ow float32, device) per input."""
+        results: list[Buffer] = []
+        for start in range(0, len(inputs), self.batches[-1]):
+            chunk = inputs[start : start + self.batches[-1]]
+            for slot, x in enumerate(chunk):
+                self.pool.copy(self.inputs[0], x, self.input_bytes, dst_offset=slot * self.input_bytes)
+            if self.batch_input is not None:
+                batch = self.batches[bisect.bisect_left(self.batches, len(chunk))]
+                self.acl("mdl.set_dynamic_batch_size", self.model_id, self.inputs_ds, self.batch_input, batch)
+            self.acl("mdl.execute", self.model_id, self.inputs_ds, self.outputs_ds)
+            for slot in range(len(chunk)):
+                ab = self.pool.take("device", self.ab_bytes)
+                results.append(ab)
+                self.pool.copy(ab, self.outputs[self.ab_index], self.ab_bytes, src_offset=slot * self.ab_bytes)
+        return results

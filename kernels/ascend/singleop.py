@@ -1,0 +1,198 @@
+"""The single operators acc runs on the AI Core, with the exact tensor descriptions and attributes they are
+compiled for. One definition serves both sides of `acl.op`'s lookup (type + descs + attrs must match):
+
+- the single-op JSON that `atc --singleop` compiles (this module's command line writes it), and
+- the descriptions the backend creates at run time (acc/backends/ascend/ops.py calls these functions).
+
+Per photo: LabL once (model input), then for the render Cast + MatMul once and, for every band of the
+full-size plane (kernels/ascend/bands.py), BatchMatMul + AbMerge.
+
+    python -m acc.kernels.ascend.singleop --soc Ascend310 [--model NAME ...] -o <dir>/acc_ops.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acc.kernels.ascend.bands import BAND_ROWS
+from acc.kernels.ascend.socs import SOCS, band_widths, soc
+
+FLOAT16, UINT8, FLOAT32 = "float16", "uint8", "float32"
+GE_DT_FLOAT16 = 1  # ge::DataType value Cast's dst_type takes
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    format: str = "ND"
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    type: str  # "bool" | "int" | "float"
+    value: bool | int | float
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    op: str
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    attrs: tuple[Attr, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        desc = lambda t: {"name": t.name, "format": t.format, "shape": list(t.shape), "type": t.dtype}  # noqa: E731
+        entry: dict[str, Any] = {
+            "op": self.op,
+            "input_desc": [desc(t) for t in self.inputs],
+            "output_desc": [desc(t) for t in self.outputs],
+        }
+        if self.attrs:
+            entry["attr"] = [{"name": a.name, "type": a.type, "value": a.value} for a in self.attrs]
+        return entry
+
+
+@dataclass(frozen=True)
+class OpContract:
+    """What of a model's contract is compiled into the operators (ab_scale is not: it is geometry data)."""
+
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    l_offset: float
+    l_scale: float
+
+    @classmethod
+    def of(cls, spec: Any) -> OpContract:
+        """From an acc.models.ModelSpec."""
+        return cls(tuple(spec.input_size), tuple(spec.output_size), float(spec.l_offset), float(spec.l_scale))
+
+
+# The models whose operators are generated into the repository (op_json/<soc>/acc_ops.json): the
+# official models `acc models fetch` installs. Others are built with this module's --model.
+CHECKED_IN_MODELS = ("eccv16", "siggraph17")
+
+
+def catalogue_contracts(names: Sequence[str] = CHECKED_IN_MODELS) -> list[OpContract]:
+    from acc.models import load_catalogue
+
+    catalogue = load_catalogue()
+    return [OpContract.of(catalogue[name].spec(Path("."), f"{name}.onnx", "")) for name in names]
+
+
+def lab_l(c: OpContract) -> OpSpec:
+    """Y plane of the model-size NV12 picture -> model input (L - l_offset) * l_scale."""
+    h, w = c.input_size
+    return OpSpec(
+        "LabL",
+        (Tensor("y", UINT8, (h, w)),),
+        (Tensor("l", FLOAT32, (h, w)),),
+        (Attr("l_offset", "float", c.l_offset), Attr("l_scale", "float", c.l_scale)),
+    )
+
+
+def ab_cast(c: OpContract) -> OpSpec:
+    """The model's ab (2 * oh, ow) float32 -> float16 for the cube unit."""
+    oh, ow = c.output_size
+    shape = (2 * oh, ow)
+    return OpSpec("Cast", (Tensor("x", FLOAT32, shape),), (Tensor("y", FLOAT16, shape),),
+                  (Attr("dst_type", "int", GE_DT_FLOAT16),))  # fmt: skip
+
+
+def ab_columns(c: OpContract, width_stride: int) -> OpSpec:
+    """ab (2*oh, ow) @ wx (ow, ws): both channels upsampled along the rows' length, once per photo."""
+    oh, ow = c.output_size
+    return OpSpec(
+        "MatMul",
+        (Tensor("x1", FLOAT16, (2 * oh, ow)), Tensor("x2", FLOAT16, (ow, width_stride))),
+        (Tensor("y", FLOAT16, (2 * oh, width_stride)),),
+        (Attr("transpose_x1", "bool", False), Attr("transpose_x2", "bool", False)),
+    )
+
+
+def ab_rows(c: OpContract, rows: int, width_stride: int) -> OpSpec:
+    """wy (2, rows, oh) @ ab_cols (2, oh, ws): the band's rows of ab at full size."""
+    oh, _ = c.output_size
+    return OpSpec(
+        "BatchMatMul",
+        (Tensor("x1", FLOAT16, (2, rows, oh)), Tensor("x2", FLOAT16, (2, oh, width_stride))),
+        (Tensor("y", FLOAT16, (2, rows, width_stride)),),
+        (Attr("adj_x1", "bool", False), Attr("adj_x2", "bool", False)),
+    )
+
+
+def ab_merge(rows: int, width_stride: int) -> OpSpec:
+    """A band of Y + its ab -> the band of the output NV12 picture (Y rows and interleaved CbCr rows).
+
+    Shapes are the band's memory seen as 2x2 blocks: (rows/2, 2, ws/2, 2) is the same bytes as
+    (rows, ws), which lets the kernel average chroma over blocks with one reduction.
+    """
+    block = (rows // 2, 2, width_stride // 2, 2)
+    return OpSpec(
+        "AbMerge",
+        (
+            Tensor("y", UINT8, block),
+            Tensor("a", FLOAT16, block),
+            Tensor("b", FLOAT16, block),
+            Tensor("cw", FLOAT16, (1, 1, width_stride // 2, 2)),
+            Tensor("rw", FLOAT16, (rows // 2, 2, 1, 1)),
+        ),
+        (Tensor("y_out", UINT8, block), Tensor("uv_out", UINT8, (rows // 2, 1, width_stride // 2, 2))),
+    )
+
+
+def all_ops(contracts: Sequence[OpContract], soc_name: str) -> list[OpSpec]:
+    """Every operator shape the backend can ask for on this chip, for models with these contracts."""
+    widths = band_widths(soc(soc_name))
+    ops: list[OpSpec] = []
+    for c in contracts:
+        ops += [lab_l(c), ab_cast(c)]
+        ops += [ab_columns(c, ws) for ws in widths]
+        ops += [ab_rows(c, rows, ws) for rows in BAND_ROWS for ws in widths]
+    ops += [ab_merge(rows, ws) for rows in BAND_ROWS for ws in widths]
+    return list(dict.fromkeys(ops))  # models sharing sizes share operators
+
+
+def singleop_json(contracts: Sequence[OpContract], soc_name: str) -> str:
+    """One operator a line: readable in a diff, a quarter of the size of indented JSON."""
+    lines = [json.dumps(op.to_json()) for op in all_ops(contracts, soc_name)]
+    return "[\n" + ",\n".join(lines) + "\n]\n"
+
+
+def checked_in_dir(soc_name: str) -> Path:
+    """The folder holding the JSON for CHECKED_IN_MODELS kept in the repository (build.sh's default input,
+    and what the emulator loads in place of compiled operators)."""
+    return Path(__file__).parent / "op_json" / soc_name
+
+
+JSON_NAME = "acc_ops.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the single-op JSON for `atc --singleop`.")
+    parser.add_argument("--soc", choices=sorted(SOCS), required=True)
+    parser.add_argument("--model", action="append", help="installed model to compile for, repeatable "
+                        f"(default: {', '.join(CHECKED_IN_MODELS)}, from the catalogue)")  # fmt: skip
+    parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
+    parser.add_argument("-o", "--output", type=Path, required=True, help=f"the JSON file (e.g. .../{JSON_NAME})")
+    args = parser.parse_args(argv)
+    if args.model:
+        from acc.models import resolve
+
+        contracts = [OpContract.of(resolve(name, args.model_dir)) for name in args.model]
+    else:
+        contracts = catalogue_contracts()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(singleop_json(contracts, args.soc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The Ascend chips acc targets and the documented facts that differ between them.
+
+Sources: ../../docs/ascend.md cites the CANN pages each value comes from (JPEGD output strides, JPEGE
+quality range, which TBE vector primitives take float32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_SIDE = 8192  # JPEGD, JPEGE and VPC input limit; also the widest AbMerge band compiled
+
+
+@dataclass(frozen=True)
+class Soc:
+    name: str  # what acl.get_soc_name() returns and `atc --soc_version` takes
+    stride_align: int  # JPEGD output width stride alignment (height stride: 16 on both)
+    even_decode_size: bool  # JPEGD output width/height rounded up to even
+    jpege_min_level: int  # JPEGE quality level range is [jpege_min_level, 100]
+    fp32_exp: bool  # tbe.dsl.vexp / vlog accept float32
+
+
+SOCS: dict[str, Soc] = {
+    "Ascend310": Soc("Ascend310", stride_align=128, even_decode_size=False, jpege_min_level=0, fp32_exp=False),
+    "Ascend310P3": Soc("Ascend310P3", stride_align=64, even_decode_size=True, jpege_min_level=1, fp32_exp=True),
+}
+DEFAULT_SOC = "Ascend310"
+HEIGHT_ALIGN = 16  # JPEGD output height stride alignment, both chips
+
+
+def soc(name: str) -> Soc:
+    try:
+        return SOCS[name]
+    except KeyError:
+        raise ValueError(f"unsupported Ascend SoC '{name}' (supported: {', '.join(SOCS)})") from None
+
+
+def align(value: int, to: int) -> int:
+    return -(-value // to) * to
+
+
+def band_widths(chip: Soc) -> range:
+    """Every width stride a full-size plane can have on this chip: the AbMerge widths compiled."""
+    return range(chip.stride_align, MAX_SIDE + 1, chip.stride_align)

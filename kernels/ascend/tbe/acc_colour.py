@@ -1,0 +1,169 @@
+"""LabL and AbMerge: acc's colour maths as TBE DSL operators for the AI Core of the Ascend 310 and 310P.
+
+Ascend C does not run on the 310, so these are written in the TBE DSL (tbe.dsl, auto-scheduled). The
+maths is kernels/reference.py's, with L taken from JPEG luma alone: the pipeline never decodes chroma,
+and for a gray photo Y *is* the gray value, so L = L(gray) exactly as the contract's 256-entry table.
+(For a colour photo the seed's L comes from full RGB; docs/ascend.md gives the measured difference.)
+
+    LabL     y (h, w) uint8           -> (L(y) - l_offset) * l_scale, float32
+    AbMerge  band of y + ab, weights  -> band of NV12: Y' and interleaved CbCr (kernels/ascend/nv12.py)
+
+Precision: the 310's vector unit has no float32 exp/log, so every fractional power is seeded with
+exp(p * log x) in float16 (relative error ~1e-3) and refined by one Newton step in float32 on an
+integer-power identity (y^n = x^m), which squares the error. Everything else runs in float32.
+Tolerances against the reference are measured in tests/test_ascend_kernels.py.
+
+The constants are kernels/reference.py's (sRGB/D65 matrix with the white point folded in, CIE epsilon
+and kappa, BT.601 luma); that test asserts they agree, since this file cannot import the reference
+on the device build host.
+"""
+
+from __future__ import annotations
+
+import tbe.dsl as tbe
+from tbe import tvm
+from tbe.common.platform.platform_info import api_check_support
+from tbe.common.register import register_op_compute
+from tbe.common.utils import para_check
+
+EPSILON = 216.0 / 24389.0
+KAPPA = 24389.0 / 27.0
+DELTA = 6.0 / 29.0
+# linear RGB = XYZ_TO_RGB @ (X, Y, Z) with X, Z in white-relative units (reference.XYZ_TO_RGB * WHITE_D65)
+LAB_TO_RGB = (
+    (3.079934935533, -1.537151516271, -0.542783419262),
+    (-0.921234182754, 1.875990001490, 0.045244181264),
+    (0.052889682046, -0.204041338367, 1.151151656321),
+)
+KR, KG, KB = 0.299, 0.587, 0.114
+CB = (-KR * 0.5 / (1 - KB), -KG * 0.5 / (1 - KB), 0.5)  # Cb - 128 per unit of R, G, B
+CR = (0.5, -KG * 0.5 / (1 - KR), -KB * 0.5 / (1 - KR))
+
+
+def _c(value: float):
+    return tvm.const(value, "float32")
+
+
+def _ipow(x, k: int):
+    """x ** k for a small positive integer k, by squaring (float32)."""
+    result, base = None, x
+    while k:
+        if k & 1:
+            result = base if result is None else tbe.vmul(result, base)
+        k >>= 1
+        if k:
+            base = tbe.vmul(base, base)
+    return result
+
+
+def _pow_seed(x, p: float):
+    """x ** p for x > 0 to ~1e-3: exp(p * log x), in float16 where float32 exp/log are missing (310)."""
+    if api_check_support("tbe.dsl.vexp", "float32"):
+        return tbe.vexp(tbe.vmuls(tbe.vlog(x), _c(p)))
+    half = tbe.cast_to(x, "float16")
+    half = tbe.vexp(tbe.vmuls(tbe.vlog(half), tvm.const(p, "float16")))
+    return tbe.cast_to(half, "float32")
+
+
+def _root(x, m: int, n: int):
+    """x ** (m / n) for x > 0: the seed, then one Newton step on y^n = x^m (error squared)."""
+    y = _pow_seed(x, m / n)
+    correction = tbe.vdiv(_ipow(x, m), _ipow(y, n - 1))
+    return tbe.vadd(tbe.vmuls(y, _c((n - 1) / n)), tbe.vmuls(correction, _c(1.0 / n)))
+
+
+def _srgb_to_linear(v):
+    """sRGB value in [0, 1] -> linear light: v / 12.92, or ((v + 0.055) / 1.055) ** 2.4 = c^2 * c^(2/5)."""
+    c = tbe.vmuls(tbe.vadds(v, _c(0.055)), _c(1.0 / 1.055))
+    curve = tbe.vmul(tbe.vmul(c, c), _root(c, 2, 5))
+    return tbe.vcmpsel(v, _c(0.04045), "le", tbe.vmuls(v, _c(1.0 / 12.92)), curve)
+
+
+def _linear_to_srgb(c):
+    """Linear light -> sRGB value in [0, 1] (clipped first): 12.92 c, or 1.055 c^(1/2.4) - 0.055."""
+    c = tbe.vmins(tbe.vmaxs(c, _c(0.0)), _c(1.0))
+    curve = tbe.vadds(tbe.vmuls(_root(tbe.vmaxs(c, _c(0.0031308)), 5, 12), _c(1.055)), _c(-0.055))
+    return tbe.vcmpsel(c, _c(0.0031308), "le", tbe.vmuls(c, _c(12.92)), curve)
+
+
+def _cie_f(t):
+    """CIE f(t): cube root above EPSILON, (KAPPA t + 16) / 116 below."""
+    root = _root(tbe.vmaxs(t, _c(EPSILON)), 1, 3)
+    return tbe.vcmpsel(t, _c(EPSILON), "gt", root, tbe.vadds(tbe.vmuls(t, _c(KAPPA / 116.0)), _c(16.0 / 116.0)))
+
+
+def _cie_f_inv(f):
+    """Inverse of f: f^3 above DELTA, (116 f - 16) / KAPPA below."""
+    return tbe.vcmpsel(f, _c(DELTA), "gt", _ipow(f, 3), tbe.vadds(tbe.vmuls(f, _c(116.0 / KAPPA)), _c(-16.0 / KAPPA)))
+
+
+def _luma_to_linear(y):
+    """uint8 luma -> float32 linear light of that gray value."""
+    return _srgb_to_linear(tbe.vmuls(tbe.cast_to(y, "float32"), _c(1.0 / 255.0)))
+
+
+def _weighted_sum(terms, weights, bias: float):
+    total = tbe.vadds(tbe.vmuls(terms[0], _c(weights[0])), _c(bias))
+    for term, weight in zip(terms[1:], weights[1:]):
+        total = tbe.vadd(total, tbe.vmuls(term, _c(weight)))
+    return total
+
+
+def _to_uint8(x):
+    """float32 -> uint8, clipped to [0, 255] and rounded half up (exact integers before the last casts)."""
+    x = tbe.vadds(tbe.vmins(tbe.vmaxs(x, _c(0.0)), _c(255.0)), _c(0.5))
+    return tbe.cast_to(tbe.cast_to(tbe.floor(x), "float16"), "uint8", True)
+
+
+@register_op_compute("lab_l")
+def lab_l_compute(y, out, l_offset, l_scale, kernel_name="lab_l"):
+    """(L - l_offset) * l_scale with L = 116 f(linear(y)) - 16, folded into one multiply-add."""
+    f = _cie_f(_luma_to_linear(y))
+    return tbe.vadds(tbe.vmuls(f, _c(116.0 * l_scale)), _c(-(16.0 + l_offset) * l_scale))
+
+
+@para_check.check_op_params(para_check.REQUIRED_INPUT, para_check.REQUIRED_OUTPUT, para_check.REQUIRED_ATTR_FLOAT,
+                            para_check.REQUIRED_ATTR_FLOAT, para_check.KERNEL_NAME)  # fmt: skip
+def lab_l(y, out, l_offset, l_scale, kernel_name="lab_l"):
+    para_check.check_dtype(y.get("dtype").lower(), ("uint8",), param_name="y")
+    data = tvm.placeholder(y.get("shape"), name="y", dtype="uint8")
+    res = lab_l_compute(data, out, l_offset, l_scale, kernel_name)
+    with tvm.target.cce():
+        schedule = tbe.auto_schedule(res)
+    tbe.build(schedule, {"name": kernel_name, "tensor_list": [data, res]})
+
+
+@register_op_compute("ab_merge")
+def ab_merge_compute(y, a, b, cw, rw, y_out, uv_out, kernel_name="ab_merge"):
+    """Lab (L from y, a, b) -> sRGB -> Y' per pixel and Cb, Cr per 2x2 block, on (rows/2, 2, ws/2, 2) views.
+
+    L from luma means fy = f(linear(y)) and the XYZ Y is linear(y) itself: no L is formed.
+    """
+    shape = y.shape
+    y_lin = _luma_to_linear(y)
+    fy = _cie_f(y_lin)
+    fx = tbe.vadd(fy, tbe.vmuls(tbe.cast_to(a, "float32"), _c(1.0 / 500.0)))
+    fz = tbe.vadd(fy, tbe.vmuls(tbe.cast_to(b, "float32"), _c(-1.0 / 200.0)))
+    xyz = (_cie_f_inv(fx), y_lin, _cie_f_inv(fz))
+    rgb = [tbe.vmuls(_linear_to_srgb(_weighted_sum(xyz, row, 0.0)), _c(255.0)) for row in LAB_TO_RGB]
+    luma = _weighted_sum(rgb, (KR, KG, KB), 0.0)
+    # chroma: weighted 2x2 block sums; the weights are 1/2 x 1/2, or 1 x ... at an odd edge, 0 in padding
+    weight = tbe.vmul(tbe.broadcast(tbe.cast_to(cw, "float32"), shape), tbe.broadcast(tbe.cast_to(rw, "float32"), shape))
+    block = lambda c: tbe.reduce_sum(tbe.vmul(c, weight), axis=[1, 3], keepdims=True)  # noqa: E731
+    cb = block(_weighted_sum(rgb, CB, 128.0))
+    cr = block(_weighted_sum(rgb, CR, 128.0))
+    return [_to_uint8(luma), tbe.concat([_to_uint8(cb), _to_uint8(cr)], 3)]
+
+
+@para_check.check_op_params(*[para_check.REQUIRED_INPUT] * 5, para_check.REQUIRED_OUTPUT, para_check.REQUIRED_OUTPUT,
+                            para_check.KERNEL_NAME)  # fmt: skip
+def ab_merge(y, a, b, cw, rw, y_out, uv_out, kernel_name="ab_merge"):
+    para_check.check_dtype(y.get("dtype").lower(), ("uint8",), param_name="y")
+    for name, desc in (("a", a), ("b", b), ("cw", cw), ("rw", rw)):
+        para_check.check_dtype(desc.get("dtype").lower(), ("float16",), param_name=name)
+    inputs = [tvm.placeholder(d.get("shape"), name=n, dtype=d.get("dtype").lower())
+              for n, d in (("y", y), ("a", a), ("b", b), ("cw", cw), ("rw", rw))]  # fmt: skip
+    outputs = ab_merge_compute(*inputs, y_out, uv_out, kernel_name)
+    with tvm.target.cce():
+        schedule = tbe.auto_schedule(outputs)
+    tbe.build(schedule, {"name": kernel_name, "tensor_list": [*inputs, *outputs]})

@@ -1,0 +1,177 @@
+"""`acc colorize --backend ascend --emulate` end to end, against the cpu backend.
+
+Everything here runs against the acl emulator (acc/backends/ascend/emulator): no Ascend device, no CANN.
+The test model's operators are built the way docs/ascend.md says for emulation (the single-op JSON for
+its contract beside it), the photos go through the real CLI, and the outputs are compared with the cpu
+backend's, which computes L from luma as well.
+
+How they are compared: PNG outputs (no second lossy step), in YCbCr: Y per pixel and Cb/Cr averaged over
+2x2 blocks (the Ascend render writes 4:2:0, as JPEGE needs), on pixels neither backend clipped to 0 or
+255 (clipping folds chroma into luma differently). Measured tolerances (tests/test_ascend_kernels.py
+holds the kernels to the reference by themselves):
+
+- even-sized photos: |dY| <= 1.5 levels, |dCbCr| <= 1.5, 99 % of both within 1 level;
+- odd-sized photos: VPC takes even sizes only, so the model sees the photo less its last column/row
+  (its scale differs by 1/width): ab differs where edges are sharp; |dCbCr| <= 8, 85 % within 1 level;
+- JPEG outputs, decoded: mean |dRGB| <= 1.5 levels.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from acc.backends import BackendError, create_backend
+from acc.backends.ascend.backend import op_model_dir
+from acc.cli import main
+from acc.kernels.ascend import nv12, singleop
+from acc.models import ModelError, resolve
+from conftest import TEST_MODEL, color_photo, encode, gradient_photo, make_model_dir
+
+SOC = "Ascend310"
+
+
+def build_ops(model_dir: Path, soc: str = SOC) -> None:
+    """The emulated `atc --singleop`: the single-op JSON for the test model's contract, where the backend looks."""
+    spec = resolve(TEST_MODEL, model_dir)
+    out = op_model_dir(spec, soc) / singleop.JSON_NAME
+    assert singleop.main(["--soc", soc, "--model", TEST_MODEL, "--model-dir", str(model_dir), "-o", str(out)]) == 0
+
+
+def exif_rotated(jpeg: bytes, orientation: int) -> bytes:
+    ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + b"MM\x00*" + struct.pack(">I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def _inputs() -> dict[str, bytes]:
+    gray, colour = gradient_photo(96, 130, seed=21), color_photo(80, 120, seed=22)
+    rgba = np.dstack([color_photo(50, 66, seed=23), np.full((50, 66), 200, np.uint8)])
+    return {
+        "gray.jpg": encode(gray, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 95),  # JPEGD
+        "colour.jpg": encode(colour, ".jpg"),  # JPEGD; L from luma on both backends
+        "progressive.jpg": encode(gray, ".jpg", cv2.IMWRITE_JPEG_PROGRESSIVE, 1),  # JPEGD refuses: host
+        "rotated.jpg": exif_rotated(encode(gradient_photo(48, 64, seed=24), ".jpg"), 6),  # host (EXIF)
+        "gray_png.png": encode(gradient_photo(64, 72, seed=25), ".png"),  # host decode
+        "gray16.png": encode(gradient_photo(40, 52, seed=26).astype(np.uint16) * 257, ".png"),
+        "alpha.png": encode(rgba, ".png"),
+        "odd.jpg": encode(gradient_photo(97, 131, seed=27), ".jpg", cv2.IMWRITE_JPEG_QUALITY, 95),
+        "tiny.png": encode(gradient_photo(8, 12, seed=28), ".png"),  # below VPC's minimum: host resize
+    }
+
+
+INPUTS = _inputs()
+EVEN = ["gray.jpg", "progressive.jpg", "rotated.jpg", "gray_png.png", "gray16.png"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The inputs colorized once per (backend, format) through the CLI."""
+    root = tmp_path_factory.mktemp("ascend_e2e")
+    model_dir = make_model_dir(root / "models")
+    build_ops(model_dir)
+    src = root / "in"
+    src.mkdir()
+    for name, data in INPUTS.items():
+        (src / name).write_bytes(data)
+    results = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACC_MODEL_DIR", str(model_dir))
+        for backend, extra in (("ascend", ["--emulate"]), ("cpu", [])):
+            for fmt in ("png", "jpeg"):
+                out = root / f"{backend}_{fmt}"
+                argv = ["colorize", str(src), "-o", str(out), "--backend", backend, *extra, "--model", TEST_MODEL,
+                        "--format", fmt, "--batch-size", "3", "--workers", "2", "--threads", "1"]  # fmt: skip
+                results[(backend, fmt)] = (main(argv), out)
+    return {"results": results, "model_dir": model_dir, "src": src}
+
+
+def _read(folder: Path, name: str, fmt: str) -> np.ndarray:
+    img = cv2.imread(str(folder / Path(name).with_suffix(".png" if fmt == "png" else ".jpg")), cv2.IMREAD_COLOR)
+    assert img is not None, (folder, name)
+    return img
+
+
+def ycbcr_differences(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|dY| per pixel and max |dCb|, |dCr| per 2x2 block, on pixels (blocks) neither image clipped."""
+    unclipped = np.all((a > 0) & (a < 255) & (b > 0) & (b < 255), axis=2)
+    ya, yb = nv12.rgb_to_ycbcr(a[..., ::-1]), nv12.rgb_to_ycbcr(b[..., ::-1])
+    dy = np.abs(ya[..., 0] - yb[..., 0])[unclipped]
+    blocks = nv12.subsample(unclipped.astype(float)) == 1
+    dc = np.maximum(*(np.abs(nv12.subsample(ya[..., k]) - nv12.subsample(yb[..., k])) for k in (1, 2)))
+    return dy, dc[blocks]
+
+
+def test_every_photo_is_colorized(runs: dict) -> None:
+    for (backend, fmt), (code, out) in runs["results"].items():
+        assert code == 0, (backend, fmt)
+        for name in INPUTS:
+            assert _read(out, name, fmt).shape[:2] == cv2.imdecode(np.frombuffer(INPUTS[name], np.uint8),
+                                                                   cv2.IMREAD_COLOR).shape[:2]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [*EVEN, "colour.jpg"])
+def test_even_sized_photos_match_the_cpu_backend(runs: dict, name: str) -> None:
+    ascend, cpu = (_read(runs["results"][(b, "png")][1], name, "png") for b in ("ascend", "cpu"))
+    dy, dc = ycbcr_differences(ascend, cpu)
+    assert dy.size > 0.3 * ascend.shape[0] * ascend.shape[1]
+    assert dy.max() <= 1.5 and (dy <= 1).mean() >= 0.99, (dy.max(), (dy <= 1).mean())
+    assert dc.max() <= 1.5 and (dc <= 1).mean() >= 0.99, (dc.max(), (dc <= 1).mean())
+
+
+def test_odd_sized_photo_is_close_where_vpc_cannot_be_exact(runs: dict) -> None:
+    ascend, cpu = (_read(runs["results"][(b, "png")][1], "odd.jpg", "png") for b in ("ascend", "cpu"))
+    dy, dc = ycbcr_differences(ascend, cpu)
+    assert dy.max() <= 4 and (dy <= 1).mean() >= 0.95
+    assert dc.max() <= 8 and (dc <= 1).mean() >= 0.85
+
+
+def test_alpha_survives_png(runs: dict) -> None:
+    out = runs["results"][("ascend", "png")][1] / "alpha.png"
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert img.shape[2] == 4 and np.all(img[:, :, 3] == 200)
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_jpeg_outputs_match_the_cpu_backend(runs: dict, name: str) -> None:
+    ascend, cpu = (_read(runs["results"][(b, "jpeg")][1], name, "jpeg").astype(int) for b in ("ascend", "cpu"))
+    limit = 3.0 if name == "tiny.png" else 1.5  # 8x12: JPEG blocks are most of the picture
+    assert np.abs(ascend - cpu).mean() <= limit
+
+
+def test_the_emulated_backend_releases_everything(runs: dict) -> None:
+    spec = resolve(TEST_MODEL, runs["model_dir"])
+    backend = create_backend("ascend", spec, emulate=True)
+    emulator = backend.acl.raw
+    backend.close()
+    assert emulator.last_leaks == [] and emulator.leaks() == []
+    backend.close()  # twice is fine
+
+
+def test_without_cann_the_backend_says_so_unless_emulated(runs: dict) -> None:
+    spec = resolve(TEST_MODEL, runs["model_dir"])
+    with pytest.raises(BackendError, match="no CANN: module acl not importable"):
+        create_backend("ascend", spec)
+    with pytest.raises(BackendError, match="has no emulator"):
+        create_backend("cpu", spec, emulate=True)
+
+
+def test_operators_built_for_another_contract_are_refused(tmp_path: Path) -> None:
+    model_dir = make_model_dir(tmp_path / "models")  # no operators built: the repository's are for eccv16
+    with pytest.raises(ModelError, match=r"no LabL operator built for its contract.*singleop"):
+        create_backend("ascend", resolve(TEST_MODEL, model_dir), emulate=True)
+
+
+def test_emulate_is_a_config_key(runs: dict, tmp_path: Path, capsys) -> None:
+    (tmp_path / "acc.yaml").write_text("backend: ascend\nemulate: true\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACC_MODEL_DIR", str(runs["model_dir"]))
+        code = main(["colorize", str(runs["src"] / "gray.jpg"), "-o", str(tmp_path / "out"), "--config",
+                     str(tmp_path / "acc.yaml"), "--model", TEST_MODEL])  # fmt: skip
+    assert code == 0 and (tmp_path / "out" / "gray.jpg").is_file()
+    assert re.match(r"1 colorized", capsys.readouterr().out)
