@@ -13,7 +13,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 # Each command lives in its own module with add_parser(subparsers) and run(args) -> int.
-COMMANDS = ["colorize", "eval", "models", "doctor"]
+COMMANDS = ["colorize", "eval", "bench", "models", "doctor"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
