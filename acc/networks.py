@@ -114,3 +114,66 @@ def export_onnx(net: nn.Module, path: Path, size: tuple[int, int] = (224, 224), 
         net.eval(), (torch.zeros(1, 1, *size),), str(path), input_names=["L"], output_names=["ab"],
         dynamic_axes={"L": {0: "N"}, "ab": {0: "N"}}, opset_version=opset, do_constant_folding=True, dynamo=False,
     )  # fmt: skip
+
+
+class SIGGRAPH17(nn.Module):
+    """(N, 1, H, W) normalized L, optional hints -> (N, 2, H, W) ab / 110, at the input's resolution.
+
+    Zhang, Zhu, Isola et al., "Real-Time User-Guided Image Colorization with Learned Deep Priors",
+    SIGGRAPH 2017, in the layout of the official release (colorizers/siggraph17.py), so its state dict
+    loads here unchanged. The release's forward around the network maps onto acc's contract as ECCV16's:
+
+        release:  ab = 110 * net(cat((L - 50) / 100, ab_hints / 110, mask))
+        acc:      x = (L - 50) * 0.01, ab = 110 * net(x), no hints (ab_hints = 0, mask = 0)
+
+    H and W must be multiples of 8. Left out of the release: the classification head `model_class`
+    (defined, never used; its weights are in the release file, see `release_extras`) and the second,
+    identical pass through the conv9 / conv10 decoder at the end of its forward.
+    """
+
+    release_extras = ("model_class.",)  # state-dict entries of the release this definition does not use
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Encoder: as ECCV16's, but 4 input channels and every downsampling a [::2, ::2] in forward.
+        self.model1 = conv_block([4, 64, 64])
+        self.model2 = conv_block([64, 128, 128])
+        self.model3 = conv_block([128, 256, 256, 256])
+        self.model4 = conv_block([256, 512, 512, 512])
+        self.model5 = conv_block([512, 512, 512, 512], dilation=2)
+        self.model6 = conv_block([512, 512, 512, 512], dilation=2)
+        self.model7 = conv_block([512, 512, 512, 512])
+        # Decoder: each x2 deconv is added to a 3 x 3 shortcut from the encoder level of that resolution.
+        self.model8up = nn.Sequential(nn.ConvTranspose2d(512, 256, 4, stride=2, padding=1))
+        self.model3short8 = nn.Sequential(nn.Conv2d(256, 256, 3, padding=1))
+        self.model8 = nn.Sequential(nn.ReLU(inplace=True), *conv_block([256, 256, 256]))
+        self.model9up = nn.Sequential(nn.ConvTranspose2d(256, 128, 4, stride=2, padding=1))
+        self.model2short9 = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1))
+        self.model9 = nn.Sequential(nn.ReLU(inplace=True), *conv_block([128, 128]))
+        self.model10up = nn.Sequential(nn.ConvTranspose2d(128, 128, 4, stride=2, padding=1))
+        self.model1short10 = nn.Sequential(nn.Conv2d(64, 128, 3, padding=1))
+        self.model10 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(128, 128, 3, padding=1), nn.LeakyReLU(0.2))
+        self.model_out = nn.Sequential(nn.Conv2d(128, 2, 1), nn.Tanh())
+
+    def forward(self, l_norm: torch.Tensor, ab_hints: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """ab_hints: (N, 2, H, W) ab / 110 where the user gave a colour, mask: (N, 1, H, W) 1 there.
+        Without them (acc's case) both are zero, computed from the input so the batch size stays free."""
+        if ab_hints is None:
+            ab_hints = torch.cat((l_norm * 0, l_norm * 0), dim=1)
+        if mask is None:
+            mask = l_norm * 0
+        conv1_2 = self.model1(torch.cat((l_norm, ab_hints, mask), dim=1))
+        conv2_2 = self.model2(conv1_2[:, :, ::2, ::2])
+        conv3_3 = self.model3(conv2_2[:, :, ::2, ::2])
+        x = conv3_3[:, :, ::2, ::2]
+        for block in (self.model4, self.model5, self.model6, self.model7):
+            x = block(x)
+        x = self.model8(self.model8up(x) + self.model3short8(conv3_3))
+        x = self.model9(self.model9up(x) + self.model2short9(conv2_2))
+        x = self.model10(self.model10up(x) + self.model1short10(conv1_2))
+        return self.model_out(x)
+
+
+# The architectures by the name models/registry.yaml gives them (fetchable: network:).
+NETWORKS: dict[str, type[nn.Module]] = {"eccv16": ECCV16, "siggraph17": SIGGRAPH17}

@@ -6,11 +6,12 @@ import argparse
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from acc.backends import BACKENDS, PLANNED, BackendError, backend_class
 from acc.cli import EXIT_FAILED, EXIT_OK, acc_version
 from acc.commands.common import add_engine_options, settings_from
-from acc.commands.models import model_status
+from acc.commands.models import model_rows, model_status
 from acc.models import ModelError, default_model_dir, resolve
 
 PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "pyyaml", "tqdm"]
@@ -30,6 +31,17 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _print_models(model_dir: Path | None) -> None:
+    """Every model acc knows and whether its file verifies (a damaged registry shows in the model line)."""
+    try:
+        _, rows = model_rows(model_dir)
+    except ModelError:
+        return
+    print("models:")
+    for name, where, status, _ in rows:
+        print(f"  {name:12} {where:9} {status}")
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     healthy = True
@@ -47,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if name == settings.backend and reason is not None:
             healthy = False
     print(f"user model folder: {settings.model_dir or default_model_dir()}")
+    _print_models(settings.model_dir)
     try:
         spec = resolve(settings.model, settings.model_dir)
         status = model_status(spec)
