@@ -38,6 +38,11 @@ def backend_class(name: str) -> type[Backend]:
         raise BackendError(f"backend '{name}' needs {exc.name}, which is not installed") from None
 
 
+def has_emulator(cls: type[Backend]) -> bool:
+    """Whether the backend takes emulate=True: runs against an emulator of its device (ascend)."""
+    return "emulate" in inspect.signature(cls).parameters
+
+
 def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: object) -> Backend:
     """A ready backend. `options` are settings some backends have (exact_l: cpu; emulate: ascend, which
     then runs against its emulator instead of the device); a backend without one ignores it (the opencv
@@ -45,7 +50,7 @@ def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: obj
     cls = backend_class(name)
     accepted = inspect.signature(cls).parameters
     if options.get("emulate"):
-        if "emulate" not in accepted:
+        if not has_emulator(cls):
             raise BackendError(f"backend '{name}' has no emulator (--emulate is for the ascend backend)")
     else:
         reason = cls.unavailable_reason()
@@ -54,4 +59,5 @@ def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: obj
     return cls(model, threads=threads, **{k: v for k, v in options.items() if k in accepted})
 
 
-__all__ = ["BACKENDS", "PLANNED", "Backend", "BackendError", "OutputFormat", "backend_class", "create_backend"]
+__all__ = ["BACKENDS", "PLANNED", "Backend", "BackendError", "OutputFormat", "backend_class", "create_backend",
+           "has_emulator"]

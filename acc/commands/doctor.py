@@ -8,7 +8,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from acc.backends import BACKENDS, PLANNED, BackendError, backend_class
+from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, has_emulator
+from acc.backends.ascend.status import report as ascend_report
 from acc.cli import EXIT_FAILED, EXIT_OK, acc_version
 from acc.commands.common import add_engine_options, settings_from
 from acc.commands.models import model_rows, model_status
@@ -51,11 +52,14 @@ def run(args: argparse.Namespace) -> int:
     print("backends:")
     for name in [*BACKENDS, *PLANNED]:
         try:
-            reason = backend_class(name).unavailable_reason()
+            cls = backend_class(name)
+            emulated = settings.emulate and has_emulator(cls)
+            reason = None if emulated else cls.unavailable_reason()
         except BackendError as exc:
-            reason = str(exc).split(": ", 1)[-1]
+            emulated, reason = False, str(exc).split(": ", 1)[-1]
         mark = "selected" if name == settings.backend else ""
-        print(f"  {name:8} {'ok' if reason is None else 'not available: ' + reason} {mark}".rstrip())
+        state = ("ok (emulated)" if emulated else "ok") if reason is None else "not available: " + reason
+        print(f"  {name:8} {state} {mark}".rstrip())
         if name == settings.backend and reason is not None:
             healthy = False
     print(f"user model folder: {settings.model_dir or default_model_dir()}")
@@ -67,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         healthy = healthy and status == "verified"
     except ModelError as exc:
         print(f"model: {exc}")
-        healthy = False
+        spec, healthy = None, False
+    lines, ascend_ok = ascend_report(spec if settings.backend == "ascend" else None, settings.emulate)
+    print("ascend:\n" + "\n".join("  " + line for line in lines))
+    healthy = healthy and (ascend_ok or settings.backend != "ascend")
     print("status: ready" if healthy else "status: NOT ready (see above)")
     return EXIT_OK if healthy else EXIT_FAILED
