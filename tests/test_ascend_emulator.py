@@ -225,7 +225,9 @@ def test_results_are_not_there_before_synchronize(s: Session) -> None:
     ret, out = decode_into(s, 128, 64)
     assert ret == 0
     host, _ = s.acl.rt.malloc_host(128 * 64)
-    read = lambda: np.frombuffer(s.acl.util.ptr_to_bytes(host, 128 * 64), np.uint8).reshape(64, 128)[:50, :70]  # noqa: E731
+    def read() -> np.ndarray:
+        return np.frombuffer(s.acl.util.ptr_to_bytes(host, 128 * 64), np.uint8).reshape(64, 128)[:50, :70]
+
     assert s.acl.rt.memcpy(host, 128 * 64, out, 128 * 64, C.ACL_MEMCPY_DEVICE_TO_HOST) == 0
     early = read()
     truth = cv2.imdecode(np.frombuffer(JPEG, np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -329,8 +331,7 @@ def cast_call(s: Session, shape: list[int], dst_type: int = 1) -> tuple[int, int
     assert acl.op.set_model_dir(str(singleop.checked_in_dir("Ascend310"))) == 0
     attr = acl.op.create_attr()
     acl.op.set_attr_int(attr, "dst_type", dst_type)
-    descs = [acl.create_tensor_desc(C.ACL_FLOAT, shape, C.ACL_FORMAT_ND), acl.create_tensor_desc(C.ACL_FLOAT16, shape,
-                                                                                                 C.ACL_FORMAT_ND)]  # fmt: skip
+    descs = [acl.create_tensor_desc(dtype, shape, C.ACL_FORMAT_ND) for dtype in (C.ACL_FLOAT, C.ACL_FLOAT16)]
     return acl.op.create_handle("Cast", descs[:1], descs[1:], attr)
 
 
@@ -346,7 +347,8 @@ def test_output_descriptions_must_match_too(s: Session) -> None:
     attr = acl.op.create_attr()
     acl.op.set_attr_int(attr, "dst_type", 1)
     x, y = (acl.create_tensor_desc(C.ACL_FLOAT, [112, 56], C.ACL_FORMAT_ND) for _ in range(2))  # float32 out
-    assert failed(acl, acl.op.create_handle("Cast", [x], [y], attr)[1], C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, "outputs")
+    ret = acl.op.create_handle("Cast", [x], [y], attr)[1]
+    assert failed(acl, ret, C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, "gives float32")
 
 
 def test_unknown_operators_are_not_found(s: Session) -> None:
@@ -402,7 +404,7 @@ def test_a_clean_teardown_finalizes(s: Session) -> None:
 
 def test_non_zero_returns_become_errors_naming_the_call(s: Session) -> None:
     acl = Acl(s.acl)
-    with pytest.raises(AclError, match=r"acl\.rt\.malloc failed with ACL_ERROR_INVALID_PARAM \(100000\): allocation size 0"):
+    with pytest.raises(AclError, match=r"acl\.rt\.malloc failed with ACL_ERROR_INVALID_PARAM \(100000\): allocation"):
         acl("rt.malloc", 0, 0)
     with pytest.raises(AclError, match=r"acl\.media\.dvpp_jpeg_get_image_info failed with ACL_ERROR_UNSUPPORTED_JPEG"):
         junk = b"\xff\xd8\xff\xe0 not a JPEG"

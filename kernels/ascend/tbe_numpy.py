@@ -61,7 +61,8 @@ def _run() -> _Run:
 
 def _dtype(x: np.ndarray) -> str:
     if not isinstance(x, np.ndarray) or x.dtype.name not in DTYPES:
-        raise TbeEmulationError(f"expected a tensor of {sorted(DTYPES)}, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+        got = f"{type(x).__name__} {getattr(x, 'dtype', '')}"
+        raise TbeEmulationError(f"expected a tensor of {sorted(DTYPES)}, got {got}")
     return x.dtype.name
 
 
@@ -266,8 +267,8 @@ def _modules() -> dict[str, types.ModuleType]:
     dsl = module("tbe.dsl", **{n: globals()[n] for n in dsl_names})
     target = types.SimpleNamespace(cce=contextlib.nullcontext)
     tvm = module("tbe.tvm", const=const, placeholder=placeholder, target=target)
-    para = module("tbe.common.utils.para_check", check_op_params=check_op_params, check_dtype=check_dtype,
-                  **{k: k for k in ("REQUIRED_INPUT", "REQUIRED_OUTPUT", "REQUIRED_ATTR_FLOAT", "KERNEL_NAME")})  # fmt: skip
+    kinds = {k: k for k in ("REQUIRED_INPUT", "REQUIRED_OUTPUT", "REQUIRED_ATTR_FLOAT", "KERNEL_NAME")}
+    para = module("tbe.common.utils.para_check", check_op_params=check_op_params, check_dtype=check_dtype, **kinds)
     platform_info = module("tbe.common.platform.platform_info", api_check_support=api_check_support)
     mods = {
         "tbe": module("tbe", dsl=dsl, tvm=tvm),
@@ -338,5 +339,6 @@ def run_op(spec: OpSpec, inputs: Sequence[np.ndarray], soc: str) -> list[np.ndar
         outputs = [t for t in run.tensor_list if not any(t is p for p in run.placeholders)]
     for t, out in zip(spec.outputs, outputs, strict=True):
         if out.shape != t.shape or out.dtype.name != t.dtype:
-            raise TbeEmulationError(f"{spec.op}: output '{t.name}' is {out.dtype}{out.shape}, compiled {t.dtype}{t.shape}")
+            raise TbeEmulationError(f"{spec.op}: output '{t.name}' is {out.dtype}{out.shape}, "
+                                    f"compiled {t.dtype}{t.shape}")
     return outputs

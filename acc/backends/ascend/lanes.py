@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from acc.backends.ascend.dvpp import Dvpp
@@ -84,10 +84,8 @@ class LanePool:
         try:
             yield lane
         except BaseException:
-            try:
+            with suppress(Exception):  # the failure being raised already says what went wrong
                 lane.sync()
-            except Exception:  # noqa: S110 - the failure being raised already says what went wrong
-                pass
             raise
         finally:
             with self._cond:

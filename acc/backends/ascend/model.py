@@ -27,8 +27,8 @@ def find_om(spec: ModelSpec, soc_name: str) -> Path:
     found = sorted(spec.path.parent.glob(f"{spec.name}_{soc_name}_b*.om"))
     sizes = lambda p: len(re.findall(r"\d+", p.stem.rsplit("_b", 1)[1]))  # noqa: E731
     if not found:
-        raise ModelError(f"model '{spec.name}': no {spec.name}_{soc_name}_b*.om in {spec.path.parent}; "
-                         f"build it: python tools/atc_command.py {spec.name} --soc-version {soc_name} --run")  # fmt: skip
+        raise ModelError(f"model '{spec.name}': no {spec.name}_{soc_name}_b*.om in {spec.path.parent}; build it: "
+                         f"python tools/atc_command.py {spec.name} --soc-version {soc_name} --run")  # fmt: skip
     return max(found, key=sizes)
 
 
@@ -64,9 +64,9 @@ class OmModel:
             raise ModelError(f"model '{spec.name}': no .om output is N x 2 x {oh} x {ow} (has {outputs})")
         self.ab_index = matching[0]
 
-        sizes = [acl.raw.mdl.get_input_size_by_index(self.desc, i) for i in range(n_inputs)]
-        self.inputs = [pool.take("device", n) for n in sizes]
-        self.outputs = [pool.take("device", acl.raw.mdl.get_output_size_by_index(self.desc, i)) for i in range(n_outputs)]
+        self.inputs = [pool.take("device", acl.raw.mdl.get_input_size_by_index(self.desc, i)) for i in range(n_inputs)]
+        sizes = [acl.raw.mdl.get_output_size_by_index(self.desc, i) for i in range(n_outputs)]
+        self.outputs = [pool.take("device", n) for n in sizes]
         self.inputs_ds = self._dataset(runtime, self.inputs)
         self.outputs_ds = self._dataset(runtime, self.outputs)
 

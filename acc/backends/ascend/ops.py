@@ -38,7 +38,8 @@ class Ops:
                 acl(_SETTERS[a.type], attr, a.name, a.value)
             descs = []
             for t in (*spec.inputs, *spec.outputs):
-                descs.append(acl.handle("create_tensor_desc", C.DTYPE_CODES[t.dtype], list(t.shape), C.FORMAT_CODES[t.format]))
+                dtype, fmt = C.DTYPE_CODES[t.dtype], C.FORMAT_CODES[t.format]
+                descs.append(acl.handle("create_tensor_desc", dtype, list(t.shape), fmt))
                 owned.append(("destroy_tensor_desc", descs[-1]))
             handle = acl("op.create_handle", spec.op, descs[: len(spec.inputs)], descs[len(spec.inputs) :], attr)
             owned.append(("op.destroy_handle", handle))

@@ -28,7 +28,8 @@ class AbMergePath:
         c, take, launch = self.contract, self.pool.take, self.ops.launch
         (oh, ow), ws, hs = c.output_size, pic.width_stride, pic.height_stride
         weights = take("device", geo.data.nbytes)
-        ab16, cols, rows = take("device", 4 * oh * ow), take("device", 4 * oh * ws), take("device", 4 * BAND_ROWS[0] * ws)
+        ab16, cols = take("device", 4 * oh * ow), take("device", 4 * oh * ws)
+        rows = take("device", 4 * BAND_ROWS[0] * ws)
         for scratch in (weights, ab16, cols, rows):
             lane.after_sync(self.pool.give, scratch)
         self.pool.upload(weights, geo.data.tobytes())
@@ -38,9 +39,11 @@ class AbMergePath:
                [(cols.ptr, 4 * oh * ws)])  # fmt: skip
         for first, n in bands(hs):
             band = n * ws
-            launch(lane, singleop.ab_rows(c, n, ws), [(half(geo.wy_offset(first)), 4 * n * oh), (cols.ptr, 4 * oh * ws)],
+            y_band, uv_band = first * ws, ws * hs + first // 2 * ws  # byte offsets in the NV12 pictures
+            weights_band = half(geo.wy_offset(first))
+            launch(lane, singleop.ab_rows(c, n, ws), [(weights_band, 4 * n * oh), (cols.ptr, 4 * oh * ws)],
                    [(rows.ptr, 4 * band)])  # fmt: skip
             launch(lane, singleop.ab_merge(n, ws),
-                   [(pic.buffer.ptr + first * ws, band), (rows.ptr, 2 * band), (rows.ptr + 2 * band, 2 * band),
+                   [(pic.buffer.ptr + y_band, band), (rows.ptr, 2 * band), (rows.ptr + 2 * band, 2 * band),
                     (half(geo.cw_offset), 2 * ws), (half(geo.rw_offset(first)), 2 * n)],
-                   [(out.buffer.ptr + first * ws, band), (out.buffer.ptr + ws * hs + first // 2 * ws, band // 2)])  # fmt: skip
+                   [(out.buffer.ptr + y_band, band), (out.buffer.ptr + uv_band, band // 2)])  # fmt: skip

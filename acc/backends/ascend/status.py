@@ -49,7 +49,8 @@ def _hardware(spec: ModelSpec | None) -> tuple[list[str], bool]:
     if any(ops.glob("**/*.om")):
         lines.append(f"operators: installed, {ops}")
     else:
-        lines.append(f"operators: not built ({ops} has no .om): kernels/ascend/build.sh --model {spec.name} --soc {chip}")
+        build = f"kernels/ascend/build.sh --model {spec.name} --soc {chip}"
+        lines.append(f"operators: not built ({ops} has no .om): {build}")
         ok = False
     return lines, ok
 

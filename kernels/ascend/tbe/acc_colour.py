@@ -148,7 +148,7 @@ def ab_merge_compute(y, a, b, cw, rw, y_out, uv_out, kernel_name="ab_merge"):
     rgb = [tbe.vmuls(_linear_to_srgb(_weighted_sum(xyz, row, 0.0)), _c(255.0)) for row in LAB_TO_RGB]
     luma = _weighted_sum(rgb, (KR, KG, KB), 0.0)
     # chroma: weighted 2x2 block sums; the weights are 1/2 x 1/2, or 1 x ... at an odd edge, 0 in padding
-    weight = tbe.vmul(tbe.broadcast(tbe.cast_to(cw, "float32"), shape), tbe.broadcast(tbe.cast_to(rw, "float32"), shape))
+    weight = tbe.vmul(*(tbe.broadcast(tbe.cast_to(w, "float32"), shape) for w in (cw, rw)))
     block = lambda c: tbe.reduce_sum(tbe.vmul(c, weight), axis=[1, 3], keepdims=True)  # noqa: E731
     cb = block(_weighted_sum(rgb, CB, 128.0))
     cr = block(_weighted_sum(rgb, CR, 128.0))

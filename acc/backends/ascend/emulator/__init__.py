@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from acc.backends.ascend import constants as C
 from acc.backends.ascend.emulator.core import AclFail, Device, EmulatorFault, api
-from acc.backends.ascend.emulator.media import Media
 from acc.backends.ascend.emulator.mdl import DEFAULT_BATCHES, Mdl
+from acc.backends.ascend.emulator.media import Media
 from acc.backends.ascend.emulator.op import Desc, Op
 from acc.backends.ascend.emulator.rt import Rt
 from acc.kernels.ascend.socs import DEFAULT_SOC
@@ -83,14 +83,16 @@ class Emulator:
         self.last_leaks = self.leaks()
         self.dev.reset()  # everything the process held is gone
         if self.last_leaks:
-            raise AclFail(C.ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED, "still alive at finalize: " + "; ".join(self.last_leaks))
+            leaks = "; ".join(self.last_leaks)
+            raise AclFail(C.ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED, f"still alive at finalize: {leaks}")
 
     def leaks(self) -> list[str]:
         """Everything still alive: handles by kind, allocations by kind, an open device."""
         with self.dev.lock:
             found = [f"{kind} {h:#x}" for h, (kind, _) in self.dev.handles.items()
                      if not (kind == "context" and h == self.dev.default_context)]  # fmt: skip
-            found += [f"{b.kind} memory {b.base:#x} ({b.size} bytes)" for b in self.dev.blocks.values() if b.kind != "borrowed"]
+            blocks = [b for b in self.dev.blocks.values() if b.kind != "borrowed"]
+            found += [f"{b.kind} memory {b.base:#x} ({b.size} bytes)" for b in blocks]
             if self.dev.device_set:
                 found.append("device 0 (acl.rt.reset_device not called)")
             return found

@@ -169,8 +169,9 @@ class Device:
         if block is None or block.kind == "borrowed":
             raise AclFail(C.ACL_ERROR_RT_MEMORY_FREE, f"{caller}: {ptr!r} is not the start of a live allocation")
         if block.kind not in kinds:
+            frees = " or ".join(kinds)
             raise AclFail(C.ACL_ERROR_RT_INVALID_MEMORY_TYPE,
-                          f"{caller} given {block.kind} memory at {ptr:#x} (it frees {' or '.join(kinds)} memory)")  # fmt: skip
+                          f"{caller} given {block.kind} memory at {ptr:#x} (it frees {frees} memory)")  # fmt: skip
         self._spoil(block, 0, block.size, f"memory at {ptr:#x} was freed before the stream ran")
         self._remove(block)
 
@@ -191,15 +192,16 @@ class Device:
         if block is None or ptr >= block.base + block.size:
             raise AclFail(C.ACL_ERROR_INVALID_PARAM, f"{what}: {ptr:#x} is not inside any live allocation")
         if size < 0 or ptr + size > block.base + block.size:
-            raise AclFail(C.ACL_ERROR_INVALID_PARAM,
-                          f"{what}: {size} bytes at {ptr:#x} overrun its {block.size}-byte {block.kind} allocation")  # fmt: skip
+            raise AclFail(C.ACL_ERROR_INVALID_PARAM, f"{what}: {size} bytes at {ptr:#x} overrun its "
+                          f"{block.size}-byte {block.kind} allocation")  # fmt: skip
         return block
 
     def find_kind(self, ptr: Any, size: int, kinds: tuple[str, ...], what: str) -> Block:
         block = self.find(ptr, size, what)
         if block.kind not in kinds:
+            needs = " or ".join(kinds)
             raise AclFail(C.ACL_ERROR_INVALID_PARAM,
-                          f"{what}: {ptr:#x} is {block.kind} memory; this needs {' or '.join(kinds)} memory")  # fmt: skip
+                          f"{what}: {ptr:#x} is {block.kind} memory; this needs {needs} memory")  # fmt: skip
         return block
 
     def poison(self, data: np.ndarray, floats: bool = False) -> None:

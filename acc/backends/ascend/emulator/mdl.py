@@ -213,7 +213,8 @@ class Mdl:
         model = self.dev.get(model_id, "model")
         in_data = self.dev.get(inputs, "dataset")
         ins = self._buffers(in_data, model.inputs, C.ACL_ERROR_MODEL_INPUT_NOT_MATCH, "input")
-        outs = self._buffers(self.dev.get(outputs, "dataset"), model.outputs, C.ACL_ERROR_MODEL_OUTPUT_NOT_MATCH, "output")
+        out_data = self.dev.get(outputs, "dataset")
+        outs = self._buffers(out_data, model.outputs, C.ACL_ERROR_MODEL_OUTPUT_NOT_MATCH, "output")
         batch = model.batches[0]
         if model.dynamic:
             if in_data.batch is None:
@@ -223,8 +224,8 @@ class Mdl:
         for block, ptr, tensor in ins:
             pending = self.dev.pending_write(block, ptr - block.base, tensor.size)
             if pending is not None:
-                raise AclFail(C.ACL_ERROR_RT_MODEL_EXECUTE,
-                              f"input '{tensor.name}' is still to be written by queued {pending.name} (synchronize first)")  # fmt: skip
+                raise AclFail(C.ACL_ERROR_RT_MODEL_EXECUTE, f"input '{tensor.name}' is still to be written by "
+                              f"queued {pending.name} (synchronize first)")  # fmt: skip
             if tensor.batched:
                 dims = (batch, *tensor.dims[1:])
                 raw = block.view(ptr, tensor.size * batch // tensor.dims[0]).tobytes()

@@ -216,8 +216,9 @@ class Media:
         if (pic.width, pic.height) != (width, height):
             raise _invalid(f"JPEGD output {pic.width}x{pic.height}, the picture decodes to {width}x{height}")
         if (pic.width_stride, pic.height_stride) != (ws, hs):
-            raise _invalid(f"JPEGD output strides {pic.width_stride}x{pic.height_stride}; {self.dev.soc.name} "
-                           f"writes {ws}x{hs} (width aligned to {self.dev.soc.stride_align}, height to 16)")  # fmt: skip
+            chip = self.dev.soc
+            raise _invalid(f"JPEGD output strides {pic.width_stride}x{pic.height_stride}; {chip.name} writes "
+                           f"{ws}x{hs} (width aligned to {chip.stride_align}, height to 16)")  # fmt: skip
 
         def run() -> None:
             planes = _decode(src.view(data, size).tobytes(), info, width, height)
@@ -248,10 +249,11 @@ class Media:
             raise _invalid(f"{role}: {pic.width}x{pic.height}: VPC needs even width and height")
         if not (10 <= pic.width <= max_side and 6 <= pic.height <= max_side):
             raise _invalid(f"{role}: {pic.width}x{pic.height} is outside 10x6..{max_side}x{max_side}")
-        if pic.width_stride % 16 or pic.width_stride < pic.width or pic.height_stride % 2 or pic.height_stride < pic.height:
+        ws, hs = pic.width_stride, pic.height_stride
+        if ws % 16 or ws < pic.width or hs % 2 or hs < pic.height:
             raise _invalid(f"{role}: strides {pic.width_stride}x{pic.height_stride} for {pic.width}x{pic.height} "
                            "(width stride a multiple of 16, height stride of 2, at least the size)")  # fmt: skip
-        if self.dev.soc.name == "Ascend310" and not (32 <= pic.width_stride <= 16384 and 6 <= pic.height_stride <= 16384):
+        if self.dev.soc.name == "Ascend310" and not (32 <= ws <= 16384 and 6 <= hs <= 16384):
             raise _invalid(f"{role}: strides {pic.width_stride}x{pic.height_stride} outside 32..16384 x 6..16384")
         return pic, block
 

@@ -119,14 +119,14 @@ class Op:
         as_desc = lambda ts: tuple(Desc(t.dtype, t.shape, t.format) for t in ts)  # noqa: E731
         by_inputs = [s for s in candidates if as_desc(s.inputs) == inputs]
         if not by_inputs:
-            raise AclFail(C.ACL_ERROR_OP_INPUT_NOT_MATCH, f"{op_type}: no compiled variant takes inputs {_show(inputs)}")
+            raise AclFail(C.ACL_ERROR_OP_INPUT_NOT_MATCH, f"{op_type}: no compiled variant takes {_show(inputs)}")
         by_outputs = [s for s in by_inputs if as_desc(s.outputs) == outputs]
         if not by_outputs:
-            raise AclFail(C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, f"{op_type}: no compiled variant gives outputs {_show(outputs)}")
+            raise AclFail(C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, f"{op_type}: no compiled variant gives {_show(outputs)}")
         wanted = {name: (kind, value) for name, (kind, value) in attrs.items()}
+        as_set = lambda a: (a.type, float(np.float32(a.value)) if a.type == "float" else a.value)  # noqa: E731
         for spec in by_outputs:
-            compiled = {a.name: (a.type, float(np.float32(a.value)) if a.type == "float" else a.value) for a in spec.attrs}
-            if compiled == wanted:
+            if {a.name: as_set(a) for a in spec.attrs} == wanted:
                 return spec
         raise AclFail(C.ACL_ERROR_OP_ATTR_NOT_MATCH, f"{op_type}: attributes {wanted} were not compiled "
                       f"(compiled: {[{a.name: a.value for a in s.attrs} for s in by_outputs]})")  # fmt: skip

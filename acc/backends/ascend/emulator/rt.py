@@ -27,7 +27,7 @@ class Rt:
 
     def _device_id(self, device_id: int) -> None:
         if device_id != DEVICE_ID:
-            raise AclFail(C.ACL_ERROR_RT_INVALID_DEVICEID, f"device {device_id!r} does not exist (the emulator has device 0)")
+            raise AclFail(C.ACL_ERROR_RT_INVALID_DEVICEID, f"device {device_id!r} does not exist (the emulator has 0)")
 
     @api("ret")
     def set_device(self, device_id: int) -> None:
