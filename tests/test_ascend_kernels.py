@@ -147,11 +147,11 @@ def render_on_device(device, y: np.ndarray, ab: np.ndarray, ab_scale: float = 1.
     return nv12.unpack(raw, width, height, ws, hs)
 
 
-def smooth_ab(seed: int, scale: float = 60.0) -> np.ndarray:
-    """A plausible model output: smooth ab fields at 56x56."""
+def smooth_ab(seed: int, scale: float = 60.0, size: tuple[int, int] = (56, 56)) -> np.ndarray:
+    """A plausible model output: smooth ab fields at the model's output size (h, w)."""
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(-1, 1, (2, 7, 7))
-    return np.stack([cv2.resize(c, (56, 56), interpolation=cv2.INTER_CUBIC) for c in coarse]) * scale
+    return np.stack([cv2.resize(c, size[::-1], interpolation=cv2.INTER_CUBIC) for c in coarse]) * scale
 
 
 def check_render(device, y: np.ndarray, ab: np.ndarray, ab_scale: float = 1.0) -> tuple[float, float]:
