@@ -35,8 +35,7 @@ import numpy as np
 import simplejpeg
 
 from acc.backends import Backend, OutputFormat
-from acc.backends.cpu import encode
-from acc.backends.hostimage import decode_unchanged
+from acc.backends.hostimage import decode_unchanged, encode_bgr
 from acc.inputs import InputError, InputSet
 from acc.outdir import OutputDir
 from acc.pipeline import RunOptions, Runner
@@ -164,7 +163,7 @@ class Bench:
             t0 = clock()
             _luma_decode(photo)
             t1 = clock()
-            encode(bgr, None, self.options.fmt)
+            encode_bgr(bgr, None, self.options.fmt)
             times = {"decode": t1 - t0, "encode": clock() - t1}
         else:
             backend = self.backends[who]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import simplejpeg
 
+from acc.backends.hostimage import encode_bgr
 from acc.kernels.cpu.ab_merge import ab_merge, merge_tables
 from acc.kernels.cpu.lab_l import gray_l_table, lab_l, linear_table, rgb_l_codes
 from conftest import FORMAT, SIZES
@@ -55,4 +56,4 @@ def test_floor_luma_decode(benchmark, photos, size: float) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_floor_encode_420(benchmark, planes, size: float) -> None:
-    benchmark(simplejpeg.encode_jpeg, planes[size][1], FORMAT.quality, colorspace="BGR", colorsubsampling="420")
+    benchmark(encode_bgr, planes[size][1], None, FORMAT)
