@@ -168,8 +168,7 @@ def test_without_cann_the_backend_says_so_unless_emulated(runs: dict) -> None:
     spec = resolve(TEST_MODEL, runs["model_dir"])
     with pytest.raises(BackendError, match="no CANN: module acl not importable"):
         create_backend("ascend", spec)
-    with pytest.raises(BackendError, match="has no emulator"):
-        create_backend("cpu", spec, emulate=True)
+    create_backend("cpu", spec, emulate=True).close()  # nothing to emulate: ignored, as exact_l by opencv
 
 
 def test_operators_built_for_another_contract_are_refused(tmp_path: Path) -> None:

@@ -46,13 +46,10 @@ def has_emulator(cls: type[Backend]) -> bool:
 def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: object) -> Backend:
     """A ready backend. `options` are settings some backends have (exact_l: cpu; emulate: ascend, which
     then runs against its emulator instead of the device); a backend without one ignores it (the opencv
-    baseline always computes L from RGB), except emulate, which only a backend with an emulator takes."""
+    baseline always computes L from RGB; the cpu backend needs no emulator to run here)."""
     cls = backend_class(name)
     accepted = inspect.signature(cls).parameters
-    if options.get("emulate"):
-        if not has_emulator(cls):
-            raise BackendError(f"backend '{name}' has no emulator (--emulate is for the ascend backend)")
-    else:
+    if not (options.get("emulate") and has_emulator(cls)):
         reason = cls.unavailable_reason()
         if reason:
             raise BackendError(f"backend '{name}' cannot run here: {reason}")

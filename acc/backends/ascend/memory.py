@@ -56,6 +56,7 @@ class MemoryPool:
             if self._free[(kind, cls)]:
                 self._kept -= cls
                 return Buffer(self._free[(kind, cls)].pop(), size, kind)
+        self.runtime.bind_thread()  # whichever thread asks: pyacl contexts are per thread
         ptr = _ALLOC[kind](self.acl, cls)
         with self._lock:
             self._owned[ptr] = (kind, cls)
@@ -71,10 +72,12 @@ class MemoryPool:
                 self._kept += cls
                 return
             del self._owned[buffer.ptr]
+        self.runtime.bind_thread()
         self.acl(_FREE[kind], buffer.ptr)
 
     def upload(self, buffer: Buffer, data: bytes, offset: int = 0) -> None:
         """Synchronous host -> device copy of `data` into buffer at offset."""
+        self.runtime.bind_thread()
         src = self.acl.raw.util.bytes_to_ptr(data)
         self.acl("rt.memcpy", buffer.ptr + offset, buffer.size - offset, src, len(data), self.runtime.h2d)
 
@@ -89,6 +92,7 @@ class MemoryPool:
 
     def copy(self, dst: Buffer, src: Buffer, size: int, dst_offset: int = 0, src_offset: int = 0) -> None:
         """Synchronous device -> device copy."""
+        self.runtime.bind_thread()
         self.acl("rt.memcpy", dst.ptr + dst_offset, dst.size - dst_offset, src.ptr + src_offset, size,
                  C.ACL_MEMCPY_DEVICE_TO_DEVICE)  # fmt: skip
 
