@@ -12,7 +12,8 @@ slows them all alike:
     end to end  the batch runner over all the photos, stages overlapped, files written.
 
 Stage times are reported per size group (photos of like megapixels) as p50 and p95 over photos x
-rounds. Ratios use the mean over a group's photos of each photo's median over rounds.
+rounds. Ratios use the mean over a group's photos of each photo's median over rounds; the JSON report
+also has each photo's median time outside the model, per backend and for the floor.
 """
 
 from __future__ import annotations
@@ -281,10 +282,12 @@ def report(bench: Bench, rounds: int, warmup: int, model: str) -> dict[str, Any]
         "settings": {"backends": names, "model": model, "rounds": rounds, "warmup": warmup, "batch_size": batch,
                      "workers": bench.options.workers, "format": asdict(bench.options.fmt)},  # fmt: skip
         "photos": [
-            {"input": p.display, "format": p.info.format, "width": p.info.width, "height": p.info.height,
-             "progressive": p.info.progressive, "group": label}  # fmt: skip
-            for label, members in groups for p in (photos[i] for i in members)
-        ],
+            {"input": photos[i].display, "format": photos[i].info.format, "width": photos[i].info.width,
+             "height": photos[i].info.height, "progressive": photos[i].info.progressive, "group": label,
+             "median_ms": {**{who: 1e3 * float(np.median(per_photo(who, STAGES, [i])[0])) for who in names},
+                           FLOOR: 1e3 * float(np.median(per_photo(FLOOR, ("decode", "encode"), [i])[0]))}}
+            for label, members in groups for i in members
+        ],  # fmt: skip
         "groups": by_group,
         "model_only": model_only,
         "end_to_end": end_to_end,

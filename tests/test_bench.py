@@ -69,6 +69,7 @@ def test_bench_writes_table_json_and_chart(tmp_path: Path, corpus: Path, models:
     assert rep["settings"]["backends"] == ["opencv", "cpu"] and rep["settings"]["model"] == TEST_MODEL
     assert {"cpu", "logical_cores", "load_average", "packages"} <= set(rep["machine"])
     assert len(rep["photos"]) == 8 and list(rep["groups"]) == ["0.05 MP", "1.1 MP"]
+    assert all(set(p["median_ms"]) == {"opencv", "cpu", FLOOR} for p in rep["photos"])
     for group in rep["groups"].values():
         assert group["photos"] == 4
         for who in ("opencv", "cpu"):
