@@ -10,7 +10,8 @@ For each pixel (y, x) of an (H, W) photo whose luminance is codes[y, x] (lab_l.p
 
 fy and Y depend on the code alone, so they come from per-code tables (merge_tables). The sRGB table
 rounds at 1/16383 steps of linear light: at most one level off exact rounding, on ~0.5 % of pixels.
-Each row works in row-sized scratch buffers: no full-size float array exists.
+ab is upsampled separably (h rows resized to the photo's width once, then two of them lerped per output
+row) and each row works in row-sized scratch buffers: no full-size float array exists.
 """
 
 from __future__ import annotations
@@ -55,32 +56,31 @@ def ab_merge(codes: np.ndarray, fy_of: np.ndarray, y_of: np.ndarray, ab: np.ndar
     height, width = codes.shape
     h, w = ab.shape[1], ab.shape[2]
     y0s, y1s, wys = linear_taps(height, h, h / height)
-    x0s, _, wxs = linear_taps(width, w, w / width)
-    # Output columns with the same left tap form one run: a, b are linear in wxs along it.
-    starts = np.searchsorted(x0s, np.arange(w + 1))
+    x0s, x1s, wxs = linear_taps(width, w, w / width)
+    # The bilinear upsample is separable: each of the h rows of ab is resized to the photo's width
+    # once (as a / 500 and -b / 200), then every output row is a lerp of two of them (h x W floats).
+    a_rows, b_rows = np.empty((h, width), np.float32), np.empty((h, width), np.float32)
+    for r in range(h):
+        for x in range(width):
+            a0, b0 = ab[0, r, x0s[x]], ab[1, r, x0s[x]]
+            a_rows[r, x] = (a0 + (ab[0, r, x1s[x]] - a0) * wxs[x]) * np.float32(1 / 500)
+            b_rows[r, x] = (b0 + (ab[1, r, x1s[x]] - b0) * wxs[x]) * np.float32(-1 / 200)
     m00, m01, m02 = _M[0, 0], _M[0, 1], _M[0, 2]
     m10, m11, m12 = _M[1, 0], _M[1, 1], _M[1, 2]
     m20, m21, m22 = _M[2, 0], _M[2, 1], _M[2, 2]
     for y in prange(height):
-        # row scratch: ab taps of this row, then per column a/500, -b/200, fy, Y and sRGB table indices
-        ra, rb = np.empty(w, np.float32), np.empty(w, np.float32)
-        da, db = np.empty(width, np.float32), np.empty(width, np.float32)
+        # row scratch: per column fy and Y, then the three sRGB table indices
         fys, ys = np.empty(width, np.float32), np.empty(width, np.float32)
         i0, i1, i2 = np.empty(width, np.int32), np.empty(width, np.int32), np.empty(width, np.int32)
-        r0, r1, wy = y0s[y], y1s[y], wys[y]
-        for j in range(w):
-            ra[j] = (ab[0, r0, j] + (ab[0, r1, j] - ab[0, r0, j]) * wy) * np.float32(1 / 500)
-            rb[j] = (ab[1, r0, j] + (ab[1, r1, j] - ab[1, r0, j]) * wy) * np.float32(-1 / 200)
-        for j in range(w):
-            j1 = min(j + 1, w - 1)
-            for x in range(starts[j], starts[j + 1]):
-                da[x] = ra[j] + (ra[j1] - ra[j]) * wxs[x]
-                db[x] = rb[j] + (rb[j1] - rb[j]) * wxs[x]
+        a_top, a_bottom, wy = a_rows[y0s[y]], a_rows[y1s[y]], wys[y]
+        b_top, b_bottom = b_rows[y0s[y]], b_rows[y1s[y]]
         for x in range(width):  # table gathers apart, so that the arithmetic below vectorises
             fys[x] = fy_of[codes[y, x]]
             ys[x] = y_of[codes[y, x]]
         for x in range(width):
-            cx, cy, cz = _f_inv(fys[x] + da[x]), ys[x], _f_inv(fys[x] + db[x])  # X / Xn, Y, Z / Zn
+            fx = fys[x] + a_top[x] + (a_bottom[x] - a_top[x]) * wy
+            fz = fys[x] + b_top[x] + (b_bottom[x] - b_top[x]) * wy
+            cx, cy, cz = _f_inv(fx), ys[x], _f_inv(fz)  # X / Xn, Y, Z / Zn
             i0[x] = _table_index(m00 * cx + m01 * cy + m02 * cz)
             i1[x] = _table_index(m10 * cx + m11 * cy + m12 * cz)
             i2[x] = _table_index(m20 * cx + m21 * cy + m22 * cz)
