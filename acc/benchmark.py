@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import simplejpeg
 
-from acc.backends import Backend, OutputFormat
+from acc.backends import Backend
 from acc.backends.hostimage import decode_unchanged, encode_bgr
 from acc.inputs import InputError, InputSet
 from acc.outdir import OutputDir
@@ -265,9 +265,10 @@ def report(bench: Bench, rounds: int, warmup: int, model: str) -> dict[str, Any]
         by_group[label] = entry
 
     batch = bench.options.batch_size
-    model_only = {name: {"images_per_s": 1.0 / float(np.median(s)), **_ms(s)} for name, s in bench.model.items()}
+    model_only = {name: {"images_per_s": 1.0 / float(np.median(bench.model[name])), **_ms(bench.model[name])}
+                  for name in names}  # fmt: skip
     end_to_end = {}
-    for name, runs in bench.runs.items():
+    for name, runs in ((name, bench.runs[name]) for name in names if bench.runs[name]):
         rate = float(np.median([r["ok"] / r["seconds"] for r in runs]))
         end_to_end[name] = {
             "images_per_s": rate,
