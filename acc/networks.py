@@ -23,11 +23,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# The registry contract of an exported ECCV16 (see the module docstring).
-ECCV16_CONTRACT = {
-    "input": {"name": "L", "size": [224, 224], "l_offset": 50.0, "l_scale": 0.01},
-    "output": {"name": "ab", "size": [56, 56], "ab_scale": 110.0},
-}
 ECCV16_BINS = 313  # in-gamut ab bins of the ECCV16 classifier
 
 

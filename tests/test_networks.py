@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from acc.inference import OrtColorizer  # noqa: E402
 from acc.models import resolve  # noqa: E402
-from acc.networks import ECCV16, ECCV16_CONTRACT, NETWORKS, randomize  # noqa: E402
+from acc.networks import ECCV16, NETWORKS, randomize  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 
@@ -93,7 +93,7 @@ def test_make_random_eccv16_writes_a_registered_model(tmp_path: Path, monkeypatc
     spec = resolve("eccv16-random", tmp_path)
     assert "other" in yaml.safe_load((tmp_path / "registry.yaml").read_text())["models"]  # merged
     assert (spec.l_offset, spec.l_scale, spec.ab_scale) == (50.0, 0.01, 110.0)
-    assert spec.input_size == tuple(ECCV16_CONTRACT["input"]["size"]) and spec.output_size == (56, 56)
+    assert spec.input_size == (224, 224) and spec.output_size == (56, 56)
     monkeypatch.setenv("ACC_CACHE_DIR", str(tmp_path / "cache"))
     ab = OrtColorizer(spec, threads=1)(np.zeros((2, 224, 224), np.float32))
     assert ab.shape == (2, 2, 56, 56) and np.isfinite(ab).all()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from acc.networks import ECCV16, ECCV16_CONTRACT, export_onnx, randomize
+from acc.models import load_catalogue
+from acc.networks import ECCV16, export_onnx, randomize
 
 NAME = "eccv16-random"
 
@@ -29,11 +30,13 @@ def make(out: Path, name: str = NAME, seed: int = 0) -> Path:
     export_onnx(randomize(ECCV16(), seed), path)
     registry = out / "registry.yaml"
     doc = (yaml.safe_load(registry.read_text()) if registry.is_file() else None) or {}
+    official = load_catalogue()["eccv16"].entry  # the official ECCV16's contract: declared once
     doc.setdefault("models", {})[name] = {
         "file": path.name,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "description": "ECCV16 architecture, random weights (timing only: colours mean nothing)",
-        **ECCV16_CONTRACT,
+        "input": official["input"],
+        "output": official["output"],
     }
     registry.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -15,8 +15,8 @@ from acc.commands.common import add_engine_options, settings_from
 from acc.commands.models import model_rows, model_status
 from acc.models import ModelError, default_model_dir, resolve
 
-PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "pyyaml", "tqdm"]
-OPTIONAL = ["numba", "torch", "onnx"]
+PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "numba", "pyyaml", "tqdm"]
+OPTIONAL = ["torch", "onnx"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
