@@ -77,13 +77,15 @@ class TinyColorNet(nn.Module):
 
 
 class AnnealedMeanColorizer(nn.Module):
-    """Export wrapper: L-50 (N x 1 x 224 x 224) -> ab (N x 2 x 56 x 56) = softmax(logits / T) . centres."""
+    """Export wrapper: L-50 (N x 1 x 224 x 224) -> ab (N x 2 x 56 x 56) = chroma * softmax(logits / T) . centres.
 
-    def __init__(self, net: TinyColorNet, centres: np.ndarray, temperature: float):
+    `chroma` (default 1) scales the decoded ab; it is folded into the decode weights."""
+
+    def __init__(self, net: TinyColorNet, centres: np.ndarray, temperature: float, chroma: float = 1.0):
         super().__init__()
         self.net = net
         self.inv_t = float(1.0 / temperature)
-        w = torch.from_numpy(np.ascontiguousarray(centres.T, dtype=np.float32))  # 2 x Q
+        w = torch.from_numpy(np.ascontiguousarray(centres.T * chroma, dtype=np.float32))  # 2 x Q
         self.register_buffer("centres", w[:, :, None, None].clone())
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
