@@ -77,19 +77,32 @@ class TinyColorNet(nn.Module):
 
 
 class AnnealedMeanColorizer(nn.Module):
-    """Export wrapper: L-50 (N x 1 x 224 x 224) -> ab (N x 2 x 56 x 56) = chroma * softmax(logits / T) . centres.
+    """Export wrapper: L-50 (N x 1 x 224 x 224) -> ab (N x 2 x 56 x 56).
 
-    `chroma` (default 1) scales the decoded ab; it is folded into the decode weights."""
+    ab = chroma * softmax((logits + log_bias) / T) . centres. `log_bias` (Q, optional) is a constant
+    per-bin offset of the logits: -alpha * log(w) with w the class-rebalancing weights partly undoes the
+    rebalancing at decode time (alpha = 0: none, 1: the unweighted posterior). `chroma` scales the
+    decoded ab. All three are folded into the graph as constants.
+    """
 
-    def __init__(self, net: TinyColorNet, centres: np.ndarray, temperature: float, chroma: float = 1.0):
+    def __init__(self, net: TinyColorNet, centres: np.ndarray, temperature: float, chroma: float = 1.0,
+                 log_bias: np.ndarray | None = None):
         super().__init__()
         self.net = net
         self.inv_t = float(1.0 / temperature)
         w = torch.from_numpy(np.ascontiguousarray(centres.T * chroma, dtype=np.float32))  # 2 x Q
         self.register_buffer("centres", w[:, :, None, None].clone())
+        if log_bias is None:
+            self.log_bias = None
+        else:
+            b = torch.from_numpy(np.asarray(log_bias, dtype=np.float32).reshape(1, -1, 1, 1))
+            self.register_buffer("log_bias", b.clone())
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
-        p = torch.softmax(self.net(L) * self.inv_t, dim=1)
+        logits = self.net(L)
+        if self.log_bias is not None:
+            logits = logits + self.log_bias
+        p = torch.softmax(logits * self.inv_t, dim=1)
         return F.conv2d(p, self.centres)
 
 

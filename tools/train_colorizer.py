@@ -227,18 +227,13 @@ def train(args) -> None:
     dev = torch.device(args.device)
     t_start = time.time()
 
-    if args.from_ckpt and os.path.exists(args.cache):
-        cache = {"holdout": np.load(args.cache)["holdout"], "large": np.zeros((1, 4, 4, 3), np.float16),
-                 "small": np.zeros((1, 4, 4, 3), np.float16)}  # only the held-out list is needed
-    else:
-        cache = build_cache(args.data, args.cache, args.seed)
+    cache = build_cache(args.data, args.cache, args.seed)
     centres = cn.gamut_bins()
     Q = len(centres)
-    prior = np.full(Q, 1.0 / Q) if args.from_ckpt else class_prior(cache, centres)
+    prior = class_prior(cache, centres)
     wts = rebalance_weights(prior, args.lam)
-    if not args.from_ckpt:
-        print(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}",
-              flush=True)
+    print(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}",
+          flush=True)
 
     net = cn.build_net(Q, seed=args.seed, w3=args.w3).to(dev)
     print(f"params {sum(p.numel() for p in net.parameters())}; "
@@ -295,38 +290,44 @@ def train(args) -> None:
         torch.save({"state_dict": net.state_dict(), "centres": centres, "args": vars(args)},
                    os.path.splitext(args.ckpt)[0] + ".pt")
     net = net.cpu().eval()
-    # choose T (and the chroma scale) on the held-out train photos (never on dev_eval)
+    # choose the decode -- alpha (prior correction), T, chroma -- on the held-out train photos only
     hold = [str(f) for f in cache["holdout"]]
     temps = [float(t) for t in args.temps.split(",")]
     chromas = [float(c) for c in args.chromas.split(",")]
-    preds = {"no colour": None}
-    for ch in chromas:
-        for T in temps:
-            wrap = cn.AnnealedMeanColorizer(net, centres, T, ch).eval()
+    alphas = [float(a) for a in args.alphas.split(",")]
+    logw = np.log(wts)
 
-            def pr(x, wrap=wrap):
-                with torch.no_grad():
-                    return wrap(torch.from_numpy(x.astype(np.float32))).numpy()
-            preds[f"T={T:g} c={ch:g}"] = pr
+    def wrapper(alpha, T, ch):
+        return cn.AnnealedMeanColorizer(net, centres, T, ch, None if alpha == 0 else -alpha * logw).eval()
+
+    cands = [(al, T, ch) for al in alphas for T in temps for ch in chromas]
+    name = {c: f"a={c[0]:g} T={c[1]:g} c={c[2]:g}" for c in cands}
+    preds = {"no colour": None}
+    for c in cands:
+        wrap = wrapper(*c)
+
+        def pr(x, wrap=wrap):
+            with torch.no_grad():
+                return wrap(torch.from_numpy(x.astype(np.float32))).numpy()
+        preds[name[c]] = pr
     summ = evaluate(hold, preds)
     print("held-out train photos (%d):\n%s" % (len(hold), fmt(summ)), flush=True)
     base = summ["no colour"]
     # the most colourful setting that is not more wrong than gray on the held-out photos
     # (AuC >= gray's + margin, PSNR >= gray's - 0.3 dB); if none is, the one with the best AuC
-    cands = [(T, ch) for ch in chromas for T in temps]
-    key = {c: summ[f"T={c[0]:g} c={c[1]:g}"] for c in cands}
+    key = {c: summ[name[c]] for c in cands}
     ok = [c for c in cands if key[c]["auc"] >= base["auc"] + args.auc_margin
           and key[c]["psnr"] >= base["psnr"] - 0.3]
-    T, ch = max(ok, key=lambda c: key[c]["cf"]) if ok else max(cands, key=lambda c: key[c]["auc"])
+    al, T, ch = max(ok, key=lambda c: key[c]["cf"]) if ok else max(cands, key=lambda c: key[c]["auc"])
     if args.temperature:
-        T, ch = args.temperature, args.chroma
-    print(f"chosen T = {T:g}, chroma = {ch:g}", flush=True)
-    wrap = cn.AnnealedMeanColorizer(net, centres, T, ch).eval()
+        al, T, ch = args.alpha, args.temperature, args.chroma
+    print(f"chosen alpha = {al:g}, T = {T:g}, chroma = {ch:g}", flush=True)
+    wrap = wrapper(al, T, ch)
     cn.export_onnx(wrap, args.out)
     held = evaluate(hold, {"no colour": None, "acc-tiny": onnx_predictor(args.out)},
                     sheet=os.path.splitext(args.ckpt)[0] + "_holdout.png")
     print("exported %s; held-out metrics of the ONNX:\n%s" % (args.out, fmt(held)), flush=True)
-    info = {"T": T, "chroma": ch, "train_minutes": train_min, "total_minutes": (time.time() - t_start) / 60,
+    info = {"alpha": al, "T": T, "chroma": ch, "train_minutes": train_min, "total_minutes": (time.time() - t_start) / 60,
             "heldout_grid": summ, "heldout": held, "bins": Q,
             "params": int(sum(p.numel() for p in net.parameters())),
             "gflops224": 2 * cn.count_macs(wrap) / 1e9}
@@ -362,10 +363,13 @@ def main(argv=None) -> None:
     ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
     ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding Gaussian sigma")
     ap.add_argument("--w3", type=int, default=128, help="width of the 1/8 context stage")
-    ap.add_argument("--temps", default="0.25,0.3,0.38,0.45,0.55,0.7,0.85,1.0")
-    ap.add_argument("--chromas", default="1.0", help="chroma scales tried with each T (folded into the ONNX)")
+    ap.add_argument("--temps", default="0.38,0.5,0.7", help="annealed-mean temperatures tried")
+    ap.add_argument("--chromas", default="1.0,1.15", help="chroma scales tried (folded into the ONNX)")
+    ap.add_argument("--alphas", default="0,0.25,0.5,0.75",
+                    help="decode-time prior corrections tried: logits - alpha * log(rebalancing weight)")
     ap.add_argument("--auc-margin", type=float, default=0.0)
     ap.add_argument("--chroma", type=float, default=1.0, help="chroma scale used with --temperature")
+    ap.add_argument("--alpha", type=float, default=0.0, help="prior correction used with --temperature")
     ap.add_argument("--temperature", type=float, default=0.0, help="force T (skip the choice)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
