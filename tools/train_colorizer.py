@@ -11,7 +11,9 @@ Recipe (issue 3; documented in models/acc_tiny.md):
     rebalancing with lambda 0.5 against the smoothed prior of the training pixels, cross-entropy.
   * training: 112 x 112 crops (the net is fully convolutional), half large / half small per batch,
     random scale crop + mirror, Adam, one-cycle LR, fixed number of steps, seeded everything.
-  * export: annealed mean with temperature T folded into the graph -> ONNX input L (L-50), output ab.
+  * decode: ab = chroma * softmax((logits - alpha log w) / T) . centres (annealed mean; alpha partly
+    undoes the rebalancing weights w), alpha / T / chroma chosen on the held-out photos, folded into the
+    graph -> ONNX input L (L-50), output ab.
 
     python tools/train_colorizer.py --data ../shared/data/train --out models/acc_tiny.onnx
 
