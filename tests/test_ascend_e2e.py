@@ -20,6 +20,7 @@ holds the kernels to the reference by themselves):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 from pathlib import Path
@@ -33,7 +34,7 @@ from acc.backends.ascend.backend import op_model_dir
 from acc.cli import main
 from acc.kernels.ascend import nv12, singleop
 from acc.models import ModelError, resolve
-from conftest import TEST_MODEL, color_photo, encode, gradient_photo, make_model_dir
+from conftest import TEST_MODEL, color_photo, encode, gradient_photo, make_model_dir, write_registry
 
 SOC = "Ascend310"
 
@@ -172,9 +173,14 @@ def test_without_cann_the_backend_says_so_unless_emulated(runs: dict) -> None:
 
 
 def test_operators_built_for_another_contract_are_refused(tmp_path: Path) -> None:
-    model_dir = make_model_dir(tmp_path / "models")  # no operators built: the repository's are for eccv16
+    folder = tmp_path / "models"
+    make_model_dir(folder)
+    sha = hashlib.sha256((folder / "linear.onnx").read_bytes()).hexdigest()
+    # An input scale no checked-in model uses, and no operators built for it.
+    write_registry(folder, TEST_MODEL, "linear.onnx", sha,
+                   input={"name": "L", "size": [224, 224], "l_offset": 50.0, "l_scale": 0.5})  # fmt: skip
     with pytest.raises(ModelError, match=r"no LabL operator built for its contract.*singleop"):
-        create_backend("ascend", resolve(TEST_MODEL, model_dir), emulate=True)
+        create_backend("ascend", resolve(TEST_MODEL, folder), emulate=True)
 
 
 def test_emulate_is_a_config_key(runs: dict, tmp_path: Path, capsys) -> None:
@@ -199,3 +205,16 @@ def test_doctor_says_emulated_or_why_not(runs: dict, capsys) -> None:
         out = capsys.readouterr().out
         assert code == 1 and "mode: not available (no CANN: module acl not importable)" in out
 
+
+
+def test_default_model_runs_emulated_with_the_checked_in_operators(tmp_path: Path) -> None:
+    """`acc colorize --backend ascend --emulate` on the bundled default model, as the README promises:
+    the operators in kernels/ascend/op_json must cover its contract."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "gray.jpg").write_bytes(INPUTS["gray.jpg"])
+    argv = ["colorize", str(src), "-o", str(tmp_path / "out"), "--backend", "ascend", "--emulate",
+            "--model-dir", str(tmp_path / "no-user-models")]  # fmt: skip
+    assert main(argv) == 0
+    assert cv2.imread(str(tmp_path / "out" / "gray.jpg")).shape[:2] == cv2.imdecode(
+        np.frombuffer(INPUTS["gray.jpg"], np.uint8), cv2.IMREAD_COLOR).shape[:2]  # fmt: skip

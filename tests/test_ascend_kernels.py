@@ -121,7 +121,7 @@ def device():
     runtime = Runtime(Acl(Emulator("Ascend310")))
     pool = MemoryPool(runtime)
     ops = Ops(runtime, singleop.checked_in_dir("Ascend310"))
-    contract = singleop.catalogue_contracts(["eccv16"])[0]
+    contract = singleop.checked_in_contracts(["eccv16"])[0]
     yield runtime, pool, LanePool(runtime, pool), AbMergePath(ops, pool, contract), contract
     runtime.close()
     assert runtime.acl.raw.last_leaks == []
@@ -202,7 +202,7 @@ def test_geometry_weights() -> None:
 def test_checked_in_single_op_json_is_current() -> None:
     for chip in SOCS:
         path = singleop.checked_in_dir(chip) / singleop.JSON_NAME
-        want = singleop.singleop_json(singleop.catalogue_contracts(), chip)
+        want = singleop.singleop_json(singleop.checked_in_contracts(), chip)
         assert path.read_text() == want, f"regenerate: python -m acc.kernels.ascend.singleop --soc {chip} -o {path}"
         entries = json.loads(want)
         assert {e["op"] for e in entries} == {"LabL", "Cast", "MatMul", "BatchMatMul", "AbMerge"}

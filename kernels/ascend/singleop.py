@@ -77,14 +77,20 @@ class OpContract:
 
 # The models whose operators are generated into the repository (op_json/<soc>/acc_ops.json): the
 # official models `acc models fetch` installs. Others are built with this module's --model.
-CHECKED_IN_MODELS = ("eccv16", "siggraph17")
+# The bundled default model and the official ones `acc models fetch` installs.
+CHECKED_IN_MODELS = ("acc-tiny", "eccv16", "siggraph17")
 
 
-def catalogue_contracts(names: Sequence[str] = CHECKED_IN_MODELS) -> list[OpContract]:
-    from acc.models import load_catalogue
+def checked_in_contracts(names: Sequence[str] = CHECKED_IN_MODELS) -> list[OpContract]:
+    """Contracts of bundled models (from the registry) and fetchable ones (from the catalogue)."""
+    from acc.models import load_catalogue, load_registry
 
+    bundled = {name: spec for name, spec in load_registry()[1].items() if spec.bundled}
     catalogue = load_catalogue()
-    return [OpContract.of(catalogue[name].spec(Path("."), f"{name}.onnx", "")) for name in names]
+    return [
+        OpContract.of(bundled[name] if name in bundled else catalogue[name].spec(Path("."), f"{name}.onnx", ""))
+        for name in names
+    ]
 
 
 def lab_l(c: OpContract) -> OpSpec:
@@ -179,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the single-op JSON for `atc --singleop`.")
     parser.add_argument("--soc", choices=sorted(SOCS), required=True)
     parser.add_argument("--model", action="append", help="installed model to compile for, repeatable "
-                        f"(default: {', '.join(CHECKED_IN_MODELS)}, from the catalogue)")  # fmt: skip
+                        f"(default: {', '.join(CHECKED_IN_MODELS)})")  # fmt: skip
     parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
     parser.add_argument("-o", "--output", type=Path, required=True, help=f"the JSON file (e.g. .../{JSON_NAME})")
     args = parser.parse_args(argv)
@@ -188,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
         contracts = [OpContract.of(resolve(name, args.model_dir)) for name in args.model]
     else:
-        contracts = catalogue_contracts()
+        contracts = checked_in_contracts()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(singleop_json(contracts, args.soc))
     return 0
