@@ -21,7 +21,6 @@ and so are colour images in other formats (their RGB is decoded anyway).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
@@ -30,9 +29,9 @@ import numba
 import numpy as np
 import simplejpeg
 
-from acc.backends.base import Backend, OutputFormat
+from acc.backends.base import OutputFormat
+from acc.backends.host import HostInferenceBackend
 from acc.backends.hostimage import apply_orientation, decode_unchanged, encode_bgr, split_alpha
-from acc.inference import OrtColorizer
 from acc.kernels.cpu.ab_merge import ab_merge, merge_tables
 from acc.kernels.cpu.lab_l import EXACT_L_TABLE, gray_l_table, lab_l, linear_table, rgb_l_codes
 from acc.models import ModelSpec
@@ -85,13 +84,12 @@ def _luma_frame(pixels: np.ndarray, alpha: np.ndarray | None, peak: float) -> Lu
     return LumaFrame(codes, luma_tables(None), alpha)
 
 
-class CPUBackend(Backend):
+class CPUBackend(HostInferenceBackend):
     name = "cpu"
 
     def __init__(self, model: ModelSpec, threads: int = 0, exact_l: bool = False) -> None:
         super().__init__(model, threads)
         self.exact_l = exact_l
-        self._colorizer: OrtColorizer | None = OrtColorizer(model, threads)
         # Per worker thread, its last output buffer: reused for the next photo of that size, which
         # spares allocating and page-faulting 36 MB per 12 MP photo (the encoder copies the pixels out).
         self._buffers = threading.local()
@@ -127,11 +125,6 @@ class CPUBackend(Backend):
         spec = self.model
         return lab_l(frame.codes, frame.tables.l, spec.input_size, spec.l_offset, spec.l_scale)
 
-    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if self._colorizer is None:
-            raise RuntimeError("backend is closed")
-        return list(self._colorizer(np.stack(inputs)))
-
     def render(self, frame: LumaFrame, prediction: np.ndarray, fmt: OutputFormat) -> bytes:
         bgr = getattr(self._buffers, "bgr", None)
         if bgr is None or bgr.shape[:2] != frame.codes.shape:
@@ -142,5 +135,5 @@ class CPUBackend(Backend):
         return encode_bgr(bgr, frame.alpha, fmt)
 
     def close(self) -> None:
-        self._colorizer = None
+        super().close()
         self._buffers = threading.local()  # the old one, and every thread's buffer, are dropped

@@ -19,16 +19,14 @@ PNG outputs. JPEGs are read exactly as the seed reads them (IMREAD_COLOR applies
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from acc.backends.base import Backend, OutputFormat
+from acc.backends.base import OutputFormat
+from acc.backends.host import HostInferenceBackend
 from acc.backends.hostimage import decode_unchanged, encode_bgr, split_alpha
-from acc.inference import OrtColorizer
-from acc.models import ModelSpec
 from acc.probe import BadImage, ImageInfo
 
 
@@ -38,12 +36,8 @@ class LabFrame:
     alpha: np.ndarray | None
 
 
-class OpenCVBackend(Backend):
+class OpenCVBackend(HostInferenceBackend):
     name = "opencv"
-
-    def __init__(self, model: ModelSpec, threads: int = 0) -> None:
-        super().__init__(model, threads)
-        self._colorizer: OrtColorizer | None = OrtColorizer(model, threads)
 
     def decode(self, data: bytes, info: ImageInfo) -> LabFrame:
         buf = np.frombuffer(data, np.uint8)
@@ -62,11 +56,6 @@ class OpenCVBackend(Backend):
         small = cv2.resize(frame.lab, (w, h))
         return (small[:, :, 0] - np.float32(self.model.l_offset)) * np.float32(self.model.l_scale)
 
-    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if self._colorizer is None:
-            raise RuntimeError("backend is closed")
-        return list(self._colorizer(np.stack(inputs)))
-
     def render(self, frame: LabFrame, prediction: np.ndarray, fmt: OutputFormat) -> bytes:
         height, width = frame.lab.shape[:2]
         ab = cv2.resize(np.ascontiguousarray(prediction.transpose(1, 2, 0)), (width, height))
@@ -75,5 +64,3 @@ class OpenCVBackend(Backend):
         bgr = (np.clip(bgr, 0, 1) * 255).astype(np.uint8)
         return encode_bgr(bgr, frame.alpha, fmt)
 
-    def close(self) -> None:
-        self._colorizer = None
