@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
 from acc import metrics  # noqa: E402
+from acc.evaluate import ab_of  # noqa: E402
 
 LARGE_SETS = ("imagenet_sample", "bsds500_trainval", "urban100")
 SMALL_SETS = ("tiny_imagenet_64", "stl10", "flowers")
@@ -168,10 +169,6 @@ def colorize_lab(lab: np.ndarray, predict) -> np.ndarray:
     return np.round(bgr * 255.0).astype(np.uint8)
 
 
-def ab_of_u8(bgr_u8: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(bgr_u8.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)[:, :, 1:]
-
-
 def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8) -> dict:
     """Metrics (mean over images) for each named predictor (None -> no colour) and the originals' CF."""
     res = {k: {"psnr": [], "auc": [], "cf": []} for k in predicts}
@@ -180,13 +177,13 @@ def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8) 
     for n, f in enumerate(files):
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
         lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
-        ab_true = ab_of_u8(bgr)
+        ab_true = ab_of(bgr)
         cf_orig.append(metrics.colourfulness(bgr[:, :, ::-1]))
         row = [bgr]
         for k, pr in predicts.items():
             out = colorize_lab(lab, pr)
             res[k]["psnr"].append(metrics.psnr(out, bgr))
-            res[k]["auc"].append(metrics.auc_ab(ab_of_u8(out), ab_true))
+            res[k]["auc"].append(metrics.auc_ab(ab_of(out), ab_true))
             res[k]["cf"].append(metrics.colourfulness(out[:, :, ::-1]))
             row.append(out)
         if sheet and n < sheet_n:
