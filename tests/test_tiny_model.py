@@ -76,6 +76,27 @@ def test_onnx_export_matches_torch(tmp_path, centres):
     assert a.min() >= centres[:, 0].min() - 1e-3 and a.max() <= centres[:, 0].max() + 1e-3
 
 
+def test_choice_decode_is_the_exported_decode(centres):
+    """The training tool chooses alpha / T / chroma with a numpy decode of cached logits; the shipped
+    graph decodes with AnnealedMeanColorizer. Both must compute the same ab for the same setting."""
+    import train_colorizer as tc
+
+    torch.set_num_threads(2)
+    net = cn.build_net(len(centres), seed=0).eval()
+    log_bias = np.random.default_rng(3).normal(0, 1.0, len(centres))
+    x = (np.random.default_rng(4).uniform(0, 100, (2, 1, 224, 224)) - 50).astype(np.float32)
+    logits = tc.LogitsOnce(net)
+    first = logits(x)
+    assert logits(x) is first  # one network run per model input, shared by the whole grid
+    for T, chroma in [(0.38, 1.0), (1.0, 1.4)]:
+        wrap = cn.AnnealedMeanColorizer(net, centres, T, chroma=chroma, log_bias=log_bias).eval()
+        with torch.no_grad():
+            ref = wrap(torch.from_numpy(x)).numpy()
+        got = chroma * tc.decode_ab(first, log_bias, T, centres)
+        assert got.shape == ref.shape == (2, 2, 56, 56)
+        assert np.abs(got - ref).max() < 1e-3  # float32 graph vs float64 numpy, ab units
+
+
 def test_flops_budget(centres):
     wrap = cn.AnnealedMeanColorizer(cn.build_net(len(centres), seed=0), centres, 0.38)
     assert 2 * cn.count_macs(wrap, 224) <= 3.0e9  # issue 3: at most about 3 GFLOPs at 224 x 224

@@ -152,17 +152,46 @@ def rebalance_weights(prior: np.ndarray, lam: float) -> np.ndarray:
     return w / (prior * w).sum()
 
 
+def decode_ab(logits: np.ndarray, log_bias: np.ndarray, T: float, centres: np.ndarray) -> np.ndarray:
+    """N x 2 x h x w ab = softmax((logits + log_bias) / T) . centres, computed as the exported
+    AnnealedMeanColorizer computes it (float64 here); logits N x Q x h x w, log_bias Q."""
+    x = (logits + log_bias[None, :, None, None]) / T
+    x = np.exp(x - x.max(1, keepdims=True))
+    p = x / x.sum(1, keepdims=True)
+    return np.einsum("nqhw,qc->nchw", p, centres.astype(np.float64))
+
+
+class LogitsOnce:
+    """Runs the network once per model input and hands the logits to every decode of the grid."""
+
+    def __init__(self, net):
+        self.net, self.x, self.logits = net, None, None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        if x is not self.x:
+            with torch.no_grad():
+                self.logits = self.net(torch.from_numpy(x.astype(np.float32))).numpy().astype(np.float64)
+            self.x = x
+        return self.logits
+
+
 # ------------------------------------------------------------------------------------- eval
-def colorize_lab(lab: np.ndarray, predict) -> np.ndarray:
-    """The OpenCV baseline's path: Lab (full size) -> resize 224 bilinear -> L-50 -> model ab 56x56 ->
-    bilinear to full size -> merge with full-res L -> Lab2BGR -> clip -> x255 round -> uint8 BGR."""
-    h, w = lab.shape[:2]
+def model_input(lab: np.ndarray) -> np.ndarray:
+    """The OpenCV baseline's model input: Lab (full size) -> resize 224 bilinear -> 1 x 1 x 224 x 224 L-50."""
     small = cv2.resize(lab, (224, 224), interpolation=cv2.INTER_LINEAR)
-    ab = None if predict is None else predict(small[None, None, :, :, 0] - 50.0)[0]  # 2 x 56 x 56
+    return small[None, None, :, :, 0] - 50.0
+
+
+def render(lab: np.ndarray, ab: np.ndarray | None) -> np.ndarray:
+    """The OpenCV baseline's output: model ab (2 x 56 x 56, None = no colour) bilinear to full size ->
+    merge with full-res L -> Lab2BGR -> clip -> x255 round -> uint8 BGR."""
+    h, w = lab.shape[:2]
     if ab is None:
         ab_full = np.zeros((h, w, 2), np.float32)
     else:
-        ab_full = cv2.resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), (w, h),
+        ab_full = cv2.resize(np.ascontiguousarray(ab.transpose(1, 2, 0), dtype=np.float32), (w, h),
                              interpolation=cv2.INTER_LINEAR)
     out = np.concatenate([lab[:, :, :1], ab_full], axis=2).astype(np.float32)
     bgr = np.clip(cv2.cvtColor(out, cv2.COLOR_Lab2BGR), 0, 1)
@@ -180,8 +209,9 @@ def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8) 
         ab_true = ab_of(bgr)
         cf_orig.append(metrics.colourfulness(bgr[:, :, ::-1]))
         row = [bgr]
+        x = model_input(lab)  # one object per photo: the grid's predictors share the network run on it
         for k, pr in predicts.items():
-            out = colorize_lab(lab, pr)
+            out = render(lab, None if pr is None else pr(x)[0])
             res[k]["psnr"].append(metrics.psnr(out, bgr))
             res[k]["auc"].append(metrics.auc_ab(ab_of(out), ab_true))
             res[k]["cf"].append(metrics.colourfulness(out[:, :, ::-1]))
@@ -301,14 +331,10 @@ def train(args) -> None:
 
     cands = [(al, T, ch) for al in alphas for T in temps for ch in chromas]
     name = {c: f"a={c[0]:g} T={c[1]:g} c={c[2]:g}" for c in cands}
+    logits = LogitsOnce(net)
     preds = {"no colour": None}
-    for c in cands:
-        wrap = wrapper(*c)
-
-        def pr(x, wrap=wrap):
-            with torch.no_grad():
-                return wrap(torch.from_numpy(x.astype(np.float32))).numpy()
-        preds[name[c]] = pr
+    for al, T, ch in cands:
+        preds[name[al, T, ch]] = lambda x, al=al, T=T, ch=ch: ch * decode_ab(logits(x), -al * logw, T, centres)
     summ = evaluate(hold, preds)
     print("held-out train photos (%d):\n%s" % (len(hold), fmt(summ)), flush=True)
     base = summ["no colour"]
@@ -362,9 +388,9 @@ def main(argv=None) -> None:
     ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
     ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding Gaussian sigma")
     ap.add_argument("--w3", type=int, default=128, help="width of the 1/8 context stage")
-    ap.add_argument("--temps", default="0.38,0.5,0.7", help="annealed-mean temperatures tried")
-    ap.add_argument("--chromas", default="1.0,1.15", help="chroma scales tried (folded into the ONNX)")
-    ap.add_argument("--alphas", default="0,0.25,0.5,0.75",
+    ap.add_argument("--temps", default="0.38,0.7,0.85,1", help="annealed-mean temperatures tried")
+    ap.add_argument("--chromas", default="1,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8", help="chroma scales tried (folded into the ONNX)")
+    ap.add_argument("--alphas", default="0,0.5,0.75,1",
                     help="decode-time prior corrections tried: logits - alpha * log(rebalancing weight)")
     ap.add_argument("--auc-margin", type=float, default=0.0)
     ap.add_argument("--chroma", type=float, default=1.0, help="chroma scale used with --temperature")
