@@ -3,7 +3,9 @@
 - A target must resolve inside the output folder (no '..', no symlink out of it) and must not be an
   input of the run: inputs are never modified or overwritten.
 - A file is written under a hidden temporary name in its final folder, flushed to disk, then renamed:
-  a run killed at any moment (SIGKILL included) leaves no partial file under a final name.
+  a run killed at any moment (SIGKILL included) leaves no partial file under a final name. The folder
+  is fsynced after the rename, so a "done" in the journal outlives a power cut. Temporary files a killed
+  run left behind are removed by the next run that locks the folder.
 - The journal (JSON lines, OUTDIR/.acc-journal.jsonl) records each result after its file is in place.
   The next run skips what the journal says is done for the same input and model, and retries the rest.
   Before a file is renamed into place a "writing" line is journaled: a run killed between the rename
@@ -58,6 +60,7 @@ class OutputDir:
         self._done: dict[int, str] = {}  # key(output rel path) -> fingerprint of its finished result
         self._started: dict[int, str] = {}  # key -> fingerprint of a write begun but never journaled as ended
         self._journal_lock = threading.Lock()  # results are journaled by the runner, "writing" by workers
+        self.stale_removed = 0  # temporary files of a killed run removed by open()
 
     # lifecycle ---------------------------------------------------------------------------------------
     def open(self) -> OutputDir:
@@ -73,7 +76,20 @@ class OutputDir:
             raise FolderBusy(f"another acc run is writing to {self.root}") from None
         self._load_journal()
         self._journal = open(self.root / JOURNAL_NAME, "a", encoding="utf-8")
+        self.stale_removed = self._remove_stale_partials()
         return self
+
+    def _remove_stale_partials(self) -> int:
+        """Delete the hidden temporary files (`.NAME.acc-partial`, regular files only, symlinks not
+        followed) that a killed run left. Safe only under the lock: no other run writes here."""
+        removed = 0
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder) / name
+                if name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and path.is_file() and not path.is_symlink():
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def peek(self) -> OutputDir:
         """Read the journal of an existing folder without creating, locking or writing anything (dry runs)."""
@@ -170,6 +186,15 @@ class OutputDir:
             if not overwrite and os.path.lexists(path):
                 raise OutputExists(f"output {path} already exists (use --overwrite to replace it)")
             os.replace(partial, path)
+            _fsync_folder(path.parent)  # make the rename itself durable before the journal says done
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

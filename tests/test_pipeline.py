@@ -442,6 +442,31 @@ def test_keyboard_interrupt_in_process_journals_finished_writes(tmp_path: Path, 
     assert (summary.ok, summary.skipped, summary.failed) == (8, 4, 0)
 
 
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path, acc_env: dict, capsys) -> None:
+    """What a SIGKILL leaves (hidden .NAME.acc-partial files, in any subfolder) is removed when the next run
+    locks the folder; nothing else is touched: not a file that merely looks similar, not a symlink."""
+    src, out, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    write_photos(src, 2)
+    (out / "sub").mkdir(parents=True)
+    elsewhere.mkdir()
+    stale = [out / ".p000.jpg.acc-partial", out / "sub" / ".old.png.acc-partial"]
+    for p in stale:
+        p.write_bytes(b"half a jpeg")
+    kept = [out / "notes.acc-partial", out / ".p000.jpg.acc-partial.bak", out / "sub" / "keep.txt"]
+    for p in kept:
+        p.write_text("user data")
+    (elsewhere / "target.txt").write_text("outside")
+    link = out / ".link.jpg.acc-partial"
+    link.symlink_to(elsewhere / "target.txt")
+    rc = main(["colorize", str(src), "-o", str(out), "--model", TEST_MODEL, "--backend", "opencv"])
+    assert rc == 0
+    assert "acc: removed 2 unfinished temporary file(s) of an interrupted run" in capsys.readouterr().err
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_text() == "user data" for p in kept)
+    assert link.is_symlink() and (elsewhere / "target.txt").read_text() == "outside"
+    assert [p.name for p in final_outputs(out) if p.suffix == ".jpg"] == ["p000.jpg", "p001.jpg"]
+
+
 # --- output safety ---------------------------------------------------------------------------------------
 
 

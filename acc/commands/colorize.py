@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             outdir = OutputDir(args.output).open()
         except FolderBusy as exc:
             raise UsageError(str(exc)) from None
+        if outdir.stale_removed:
+            print(f"acc: removed {outdir.stale_removed} unfinished temporary file(s) of an interrupted run",
+                  file=sys.stderr)
         try:
             runner = Runner(backend, outdir, options)
             progress = Progress(runner.summary, total=inputs.count(), stream=sys.stderr)  # today's stderr
