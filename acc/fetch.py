@@ -4,19 +4,24 @@ All work happens in a hidden temporary folder inside the model folder (same file
 renames are atomic) that is removed however the fetch ends. The converted ONNX is installed under a
 name carrying its own checksum, so it cannot overwrite a file the registry still points at; replacing
 the user's registry.yaml is the single step that makes the model installed. Until then the folder's
-registry is unchanged, and after any failure nothing of this fetch is left but its message.
+registry is unchanged, and after any failure nothing of this fetch is left but its message. Fetches
+into one folder from several processes take turns at that last step (a lock file), so none loses another's
+entry.
 """
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Iterator
 from types import ModuleType
 
 import yaml
@@ -28,6 +33,7 @@ from acc.models import sha256_bytes
 TIMEOUT_S = 30  # per connect and per read: a stalled server fails the fetch instead of hanging it
 CHUNK = 1 << 20
 CONVERT_EXTRA = "pip install 'acc-colorize[convert]'"
+REGISTRY_LOCK = ".acc-registry-lock"
 
 
 class FetchError(Exception):
@@ -121,7 +127,15 @@ def _install(item: Fetchable, model_dir: Path, converted: ModelSpec) -> ModelSpe
 
     try:
         OrtColorizer(converted)  # the graph must match the declared contract
-        registry = model_dir / "registry.yaml"
+    except ModelError as exc:
+        raise FetchError(f"{exc}; nothing was installed") from None
+    with _registry_lock(model_dir):  # read, change and replace the registry as one step
+        return _commit(item, model_dir, converted)
+
+
+def _commit(item: Fetchable, model_dir: Path, converted: ModelSpec) -> ModelSpec:
+    registry = model_dir / "registry.yaml"
+    try:
         doc = read_registry(registry) if registry.is_file() else {}  # re-read: keep what changed meanwhile
     except ModelError as exc:
         raise FetchError(f"{exc}; nothing was installed") from None
@@ -144,3 +158,10 @@ def _install(item: Fetchable, model_dir: Path, converted: ModelSpec) -> ModelSpe
     if old and old != file:
         (model_dir / old).unlink(missing_ok=True)  # the previous conversion, no longer referenced
     return item.spec(model_dir, file, sha)
+
+
+@contextmanager
+def _registry_lock(model_dir: Path) -> Iterator[None]:
+    with open(model_dir / REGISTRY_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held for milliseconds: wait rather than fail
+        yield  # closing the file releases the lock

@@ -13,7 +13,9 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -107,7 +109,8 @@ def test_download_verifies_converts_and_installs(installed: SimpleNamespace, cap
     assert entry["source"]["url"].endswith(RELEASE_NAME)
     assert TEST_MODEL in registry  # the other model is kept
     names = {p.name for p in model_dir.iterdir()}
-    assert names == {"registry.yaml", "linear.onnx", entry["file"], "eccv16.md"}  # no .pth, no temp folder
+    # no .pth, no temp folder; the (empty) lock file that serialises registry updates stays
+    assert names == {"registry.yaml", "linear.onnx", entry["file"], "eccv16.md", ".acc-registry-lock"}
     assert f"installed eccv16: {model_dir / entry['file']}" in installed.out
 
     assert main(["models", "list", "--model-dir", str(model_dir)]) == 0
@@ -224,3 +227,51 @@ def test_unknown_model_and_missing_torch(model_dir: Path, monkeypatch, capsys) -
     monkeypatch.setitem(sys.modules, "torch", None)
     err = _fails(["eccv16"], model_dir, capsys)
     assert "torch is missing" in err and "pip install 'acc-colorize[convert]'" in err
+
+
+def test_concurrent_installs_into_one_folder_keep_both(tmp_path: Path, monkeypatch) -> None:
+    """Two fetches (two processes, say) finishing together each re-read, change and replace registry.yaml;
+    without a lock around that, the later one would drop the other's entry. The conversions run one after
+    the other (torch's exporter is not thread-safe); the installs race, with a slowed-down registry read
+    widening the window."""
+    from acc.convert import to_onnx
+
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    build_linear_model(model_dir / "linear.onnx")  # a registry both installs must read and keep
+    write_registry(model_dir, TEST_MODEL, "linear.onnx", sha256_bytes((model_dir / "linear.onnx").read_bytes()))
+    converted = []
+    for name in ("eccv16", "siggraph17"):
+        item = acc.models.load_catalogue()[name]
+        work = tmp_path / f"work-{name}"
+        work.mkdir()
+        release_weights(name, work / "w.pth")
+        spec = item.spec(work, f"{name}.onnx", sha256="")
+        to_onnx(item.network, (work / "w.pth").read_bytes(), spec)
+        converted.append((item, replace(spec, sha256=sha256_bytes(spec.path.read_bytes()))))
+    real_read = acc.fetch.read_registry
+
+    def slow_read(path: Path) -> dict:
+        doc = real_read(path)
+        time.sleep(0.5)
+        return doc
+
+    monkeypatch.setattr(acc.fetch, "read_registry", slow_read)
+    errors: list[BaseException] = []
+
+    def install(item, spec) -> None:
+        try:
+            acc.fetch._install(item, model_dir, spec)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=install, args=c) for c in converted]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    doc = yaml.safe_load((model_dir / "registry.yaml").read_text())
+    assert set(doc["models"]) == {TEST_MODEL, "eccv16", "siggraph17"}
+    for entry in doc["models"].values():
+        assert sha256_bytes((model_dir / entry["file"]).read_bytes()) == entry["sha256"]
