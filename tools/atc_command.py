@@ -6,7 +6,8 @@ prints (or, with --run, runs) one command per SoC. The command is built as a lis
 without a shell. Everything the command states about the model comes from its registry contract: the
 input name and its N x 1 x h x w shape, NCHW, float32 in and out (--output_type=FP32, so the pipeline
 reads ab as it does from ONNX Runtime); the .om is written beside the ONNX unless --output-dir says
-otherwise. ATC and CANN are not here, so what is tested is the argument list; docs/ascend-models.md has
+otherwise, named after the model, its ONNX's checksum, the SoC and the batch sizes (om_stem), so that an
+.om built from an older ONNX is never loaded for a newer one. ATC and CANN are not here, so what is tested is the argument list; docs/ascend-models.md has
 the steps on a machine with CANN.
 
 No AIPP. AIPP converts an *image* (YUV420SP/RGB bytes) into the model input with a colour-space matrix,
@@ -27,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from acc.backends.ascend.model import om_stem
 from acc.models import ModelError, ModelSpec, read_verified, resolve
 
 SOC_VERSIONS = {
@@ -78,12 +80,6 @@ def atc_command(spec: ModelSpec, soc_version: str, output: Path, precision_mode:
     return command
 
 
-def om_name(spec: ModelSpec, soc_version: str, dynamic_batch: Sequence[int] = ()) -> str:
-    """e.g. eccv16_Ascend310_b1, eccv16_Ascend310P3_b1-2-4-8 (atc adds .om)."""
-    batches = "-".join(map(str, sorted(set(dynamic_batch)))) or "1"
-    return f"{spec.name}_{soc_version}_b{batches}"
-
-
 def _batch_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -109,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run:
             read_verified(spec)  # compile only the file the registry vouches for
         commands = [
-            atc_command(spec, soc, (args.output_dir or spec.path.parent) / om_name(spec, soc, args.dynamic_batch),
+            atc_command(spec, soc, (args.output_dir or spec.path.parent) / om_stem(spec, soc, args.dynamic_batch),
                         args.precision_mode, args.dynamic_batch)  # fmt: skip
             for soc in args.soc_version or list(SOC_VERSIONS)
         ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from acc.backends.ascend import constants as C
@@ -21,15 +22,27 @@ from acc.backends.ascend.runtime import Runtime
 from acc.models import ModelError, ModelSpec
 
 
+def om_stem(spec: ModelSpec, soc_name: str, batch_sizes: Sequence[int] = ()) -> str:
+    """The .om name (without .om) for `spec` on `soc_name`: <model>_<first 12 hex of its ONNX's sha256>_<soc>
+    _b<batch sizes>, e.g. eccv16_9b330a0bae53_Ascend310P3_b1-2-4-8. The checksum ties the .om to the ONNX
+    it was compiled from: after the ONNX changes, an old .om no longer matches and is not loaded."""
+    batches = "-".join(map(str, sorted(set(batch_sizes)))) or "1"
+    return f"{spec.name}_{spec.sha256[:12]}_{soc_name}_b{batches}"
+
+
 def find_om(spec: ModelSpec, soc_name: str) -> Path:
-    """The .om tools/atc_command.py wrote for this chip beside the ONNX (<model>_<soc>_b<sizes>.om);
-    with several, the one accepting the most batch sizes."""
-    found = sorted(spec.path.parent.glob(f"{spec.name}_{soc_name}_b*.om"))
-    sizes = lambda p: len(re.findall(r"\d+", p.stem.rsplit("_b", 1)[1]))  # noqa: E731
+    """The .om tools/atc_command.py built for this chip from the registry's ONNX, beside the ONNX; with
+    several, the one accepting the most batch sizes."""
+    prefix = om_stem(spec, soc_name).rsplit("_b", 1)[0]
+    found = sorted(spec.path.parent.glob(f"{prefix}_b*.om"))
     if not found:
-        raise ModelError(f"model '{spec.name}': no {spec.name}_{soc_name}_b*.om in {spec.path.parent}; build it: "
-                         f"python tools/atc_command.py {spec.name} --soc-version {soc_name} --run")  # fmt: skip
-    return max(found, key=sizes)
+        build = f"python tools/atc_command.py {spec.name} --soc-version {soc_name} --run"
+        stale = sorted(p.name for p in spec.path.parent.glob(f"{spec.name}_*_{soc_name}_b*.om"))
+        if stale:
+            raise ModelError(f"model '{spec.name}': {', '.join(stale)} was built from another version of its ONNX "
+                             f"(sha256 {spec.sha256[:12]}... now); rebuild it: {build}")  # fmt: skip
+        raise ModelError(f"model '{spec.name}': no {prefix}_b*.om in {spec.path.parent}; build it: {build}")
+    return max(found, key=lambda p: len(re.findall(r"\d+", p.stem.rsplit("_b", 1)[1])))
 
 
 class OmModel:
