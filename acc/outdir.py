@@ -86,7 +86,8 @@ class OutputDir:
         for folder, _, names in os.walk(self.root):
             for name in names:
                 path = Path(folder) / name
-                if name.startswith(".") and name.endswith(PARTIAL_SUFFIX) and path.is_file() and not path.is_symlink():
+                ours = name.startswith(".") and name.endswith(PARTIAL_SUFFIX)  # names checked before any stat
+                if ours and path.is_file() and not path.is_symlink():
                     path.unlink()
                     removed += 1
         return removed

@@ -7,8 +7,8 @@ without a shell. Everything the command states about the model comes from its re
 input name and its N x 1 x h x w shape, NCHW, float32 in and out (--output_type=FP32, so the pipeline
 reads ab as it does from ONNX Runtime); the .om is written beside the ONNX unless --output-dir says
 otherwise, named after the model, its ONNX's checksum, the SoC and the batch sizes (om_stem), so that an
-.om built from an older ONNX is never loaded for a newer one. ATC and CANN are not here, so what is tested is the argument list; docs/ascend-models.md has
-the steps on a machine with CANN.
+.om built from an older ONNX is never loaded for a newer one. ATC and CANN are not here, so what is
+tested is the argument list; docs/ascend-models.md has the steps on a machine with CANN.
 
 No AIPP. AIPP converts an *image* (YUV420SP/RGB bytes) into the model input with a colour-space matrix,
 per-channel mean and variance, and crop/padding: affine maps of 8-bit pixels. The model input here is

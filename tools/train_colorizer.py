@@ -11,9 +11,10 @@ Recipe (issue 3; documented in models/acc_tiny.md):
     rebalancing with lambda 0.5 against the smoothed prior of the training pixels, cross-entropy.
   * training: 112 x 112 crops (the net is fully convolutional), half large / half small per batch,
     random scale crop + mirror, Adam, one-cycle LR, fixed number of steps, seeded everything.
-  * decode: ab = chroma * softmax((logits - alpha log w) / T) . centres (annealed mean; alpha partly
-    undoes the rebalancing weights w), alpha / T / chroma chosen on the held-out photos, folded into the
-    graph -> ONNX input L (L-50), output ab.
+  * decode: ab = chroma * softmax((logits - alpha log w) / T) . centres (annealed mean; alpha in 0..1
+    undoes part or all of the rebalancing weights w), alpha / T / chroma chosen on the held-out photos by
+    one network run per photo and a numpy decode per setting, folded into the graph -> ONNX input L
+    (L-50), output ab.
 
     python tools/train_colorizer.py --data ../shared/data/train --out models/acc_tiny.onnx
 
@@ -389,7 +390,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding Gaussian sigma")
     ap.add_argument("--w3", type=int, default=128, help="width of the 1/8 context stage")
     ap.add_argument("--temps", default="0.38,0.7,0.85,1", help="annealed-mean temperatures tried")
-    ap.add_argument("--chromas", default="1,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8", help="chroma scales tried (folded into the ONNX)")
+    ap.add_argument("--chromas", default="1,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8",
+                    help="chroma scales tried (folded into the ONNX)")
     ap.add_argument("--alphas", default="0,0.5,0.75,1",
                     help="decode-time prior corrections tried: logits - alpha * log(rebalancing weight)")
     ap.add_argument("--auc-margin", type=float, default=0.0)
