@@ -1,21 +1,25 @@
 """The `acc` command: colorize | eval | bench | models | doctor.
 
 Exit status: 0 when every photo succeeded, 1 when any failed (or a check failed), 2 for a usage error or
-a run that could not start, 130 when interrupted.
+a run that could not start, 3 when the output folder failed (full, read-only, gone) and the run stopped,
+130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
+from acc.libmessages import captured
+from acc.pipeline import DRAIN_SECONDS
+from acc.stopping import StopSignals
+
 # Each command lives in its own module with add_parser(subparsers) and run(args) -> int.
 COMMANDS = ["colorize", "eval", "bench", "models", "doctor"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -38,22 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _library_note(text: str) -> None:
+    print(f"acc: note: a library printed: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # a kill or a closed terminal stops like Ctrl-C
-        signal.signal(sig, _stop_as_interrupt)
-    try:
-        return args.run(args)
-    except UsageError as exc:
-        print(f"acc: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("acc: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    # Ctrl-C, a kill or a closed terminal: a clean stop, then at once on a second one. What C libraries
+    # print is caught and told in acc's words, per photo where a photo said it.
+    with StopSignals(grace=DRAIN_SECONDS + 10), captured(stray=_library_note):
+        try:
+            return args.run(args)
+        except UsageError as exc:
+            print(f"acc: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("acc: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

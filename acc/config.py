@@ -13,7 +13,11 @@ from typing import Any
 
 import yaml
 
+from acc.budget import parse_size
 from acc.probe import DEFAULT_MAX_PIXELS
+
+
+MAX_SATURATION = 4.0
 
 
 class ConfigError(Exception):
@@ -34,6 +38,9 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     exact_l: bool = False  # cpu backend: L of colour JPEGs from RGB, not from luma
     emulate: bool = False  # ascend backend: run against the acl emulator instead of CANN and a device
+    memory_limit: int | None = None  # bytes the run may peak at; None: half the machine's memory
+    strict: bool = False  # a photo its decoder warned about (damaged data) fails
+    saturation: float = 1.0  # scale of the predicted chroma (0: gray, 1: as the model predicts)
 
 
 def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -67,7 +74,16 @@ def _check(key: str, value: Any) -> Any:
         if value not in ("jpeg", "png"):
             raise ConfigError(f"'format' must be jpeg or png, got {value!r}")
         return value
-    if key in ("overwrite", "exact_l", "emulate"):
+    if key == "memory_limit":
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise ConfigError(f"'memory_limit': {exc}") from None
+    if key == "saturation":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SATURATION:
+            raise ConfigError(f"'saturation' must be a number from 0 to {MAX_SATURATION:g}, got {value!r}")
+        return float(value)
+    if key in ("overwrite", "exact_l", "emulate", "strict"):
         if not isinstance(value, bool):
             raise ConfigError(f"'{key}' must be true or false, got {value!r}")
         return value

@@ -47,12 +47,14 @@ class Report:
     no_colour: dict[str, float]
     originals_cf: float
     failed: list[str]
+    saturation: float = 1.0
 
     def table(self) -> str:
-        rows = [("no colour (a = b = 0)", self.no_colour), (f"{self.model} on {self.backend}", self.colorized)]
-        lines = [f"{'':28} {'PSNR dB':>8} {'AuC %':>7} {'CF':>6}"]
-        lines += [f"{name:28} {m['psnr']:8.2f} {m['auc']:7.2f} {m['cf']:6.2f}" for name, m in rows]
-        lines.append(f"{'originals':28} {'':>8} {'':>7} {self.originals_cf:6.2f}")
+        name = f"{self.model} on {self.backend}" + (f", saturation {self.saturation:g}" if self.saturation != 1 else "")
+        rows = [("no colour (a = b = 0)", self.no_colour), (name, self.colorized)]
+        lines = [f"{'':40} {'PSNR dB':>8} {'AuC %':>7} {'CF':>6}"]
+        lines += [f"{name:40} {m['psnr']:8.2f} {m['auc']:7.2f} {m['cf']:6.2f}" for name, m in rows]
+        lines.append(f"{'originals':40} {'':>8} {'':>7} {self.originals_cf:6.2f}")
         lines.append(f"{self.images} photos" + (f", {len(self.failed)} failed" if self.failed else ""))
         return "\n".join(lines)
 
@@ -87,7 +89,7 @@ def evaluate(
     gray_dir, out_dir = workdir / "gray", workdir / "colorized"
     photos = [p for p in InputSet(originals, outdir=workdir) if isinstance(p, InputFile)]
     for photo in photos:
-        target = (gray_dir / photo.rel).with_suffix(".png")
+        target = gray_dir / f"{photo.rel}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(target), gray_of(read_bgr(photo.path)))
 
@@ -100,12 +102,12 @@ def evaluate(
     colorized, gray, originals_cf, failed, sheet = Scores(), Scores(), [], [], []
     every = max(1, len(photos) // sheet_rows) if sheet_rows else 0
     for i, photo in enumerate(photos):
-        result_path = (out_dir / photo.rel).with_suffix(".png")
+        result_path = out_dir / f"{photo.rel}.png"
         if not result_path.is_file():
             failed.append(photo.display)
             continue
         original, result = read_bgr(photo.path), read_bgr(result_path)
-        gray_img = read_bgr((gray_dir / photo.rel).with_suffix(".png"))
+        gray_img = read_bgr(gray_dir / f"{photo.rel}.png")
         truth = ab_of(original)
         colorized.add(result, original, truth)
         gray.add(gray_img, original, truth)
@@ -122,6 +124,7 @@ def evaluate(
         no_colour=gray.means(),
         originals_cf=float(np.mean(originals_cf)) if originals_cf else float("nan"),
         failed=failed,
+        saturation=backend.model.saturation,
     )
     (workdir / "eval.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report

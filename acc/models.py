@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,20 @@ class ModelSpec:
     l_scale: float
     output_name: str
     output_size: tuple[int, int]  # (h, w)
-    ab_scale: float  # ab (Lab units) = model output * ab_scale
+    ab_scale: float  # ab (Lab units) = model output * ab_scale (saturation included)
     bundled: bool
     card: Path | None = None
+    saturation: float = 1.0  # the chroma gain folded into ab_scale (with_saturation)
+
+    def with_saturation(self, saturation: float) -> ModelSpec:
+        """This model with its predicted chroma scaled by `saturation`: a scale of the output contract,
+        so every backend applies it where it applies ab_scale (renderers clamp to the sRGB gamut)."""
+        return replace(self, ab_scale=self.ab_scale * saturation / self.saturation, saturation=saturation)
+
+    @property
+    def recipe(self) -> str:
+        """What decides this model's colours: its name, and the saturation when it is not 1."""
+        return self.name if self.saturation == 1.0 else f"{self.name} saturation={self.saturation:g}"
 
 
 def default_model_dir() -> Path:

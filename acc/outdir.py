@@ -5,7 +5,10 @@
 - A file is written under a hidden temporary name in its final folder, flushed to disk, then renamed:
   a run killed at any moment (SIGKILL included) leaves no partial file under a final name. The folder
   is fsynced after the rename, so a "done" in the journal outlives a power cut. Temporary files a killed
-  run left behind are removed by the next run that locks the folder.
+  run left behind are removed by the next run that locks the folder. The temporary name has a fixed,
+  short length (a digest of the final name), so any final name the file system allows can be written.
+- A full disk, a read-only file system or a vanished output folder is not one photo's problem:
+  write() and record() raise OutputFolderError, and the runner stops taking new work.
 - The journal (JSON lines, OUTDIR/.acc-journal.jsonl) records each result after its file is in place.
   The next run skips what the journal says is done for the same input and model, and retries the rest.
   Before a file is renamed into place a "writing" line is journaled: a run killed between the rename
@@ -15,6 +18,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -41,15 +46,29 @@ class FolderBusy(Exception):
     """Another acc run holds the output folder."""
 
 
+class OutputFolderError(Exception):
+    """The output folder as a whole cannot be written (full, read-only, gone): no photo can be finished."""
+
+
+# Errors that say the folder, not one file, is unwritable.
+_FOLDER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ESTALE}
+
+
 def path_key(text: str) -> int:
     """A 64-bit digest: the journal index holds these instead of paths, to stay small on huge runs."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def fingerprint(source: Path, model: str) -> str:
-    """What makes a finished output still valid: the same input file (path, size, mtime) and model."""
-    st = source.stat()
-    return hashlib.blake2b(f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{model}".encode(), digest_size=8).hexdigest()
+def fingerprint(source: Path, recipe: str, st: os.stat_result | None = None) -> str:
+    """What makes a finished output still valid: the same input file (path, size, mtime) and recipe (the
+    model, and any setting that changes the colours)."""
+    st = st or source.stat()
+    return hashlib.blake2b(f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{recipe}".encode(), digest_size=8).hexdigest()
+
+
+def partial_name(name: str) -> str:
+    """The hidden temporary name for final name `name`: 29 bytes, whatever the final name's length."""
+    return f".{hashlib.blake2b(os.fsencode(name), digest_size=8).hexdigest()}{PARTIAL_SUFFIX}"
 
 
 class OutputDir:
@@ -60,7 +79,11 @@ class OutputDir:
         self._done: dict[int, str] = {}  # key(output rel path) -> fingerprint of its finished result
         self._started: dict[int, str] = {}  # key -> fingerprint of a write begun but never journaled as ended
         self._journal_lock = threading.Lock()  # results are journaled by the runner, "writing" by workers
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder when opened
+        self._name_max = 255
         self.stale_removed = 0  # temporary files of a killed run removed by open()
+        self.files_written = 0
+        self.bytes_written = 0
 
     # lifecycle ---------------------------------------------------------------------------------------
     def open(self) -> OutputDir:
@@ -74,8 +97,13 @@ class OutputDir:
             self._lock.close()
             self._lock = None
             raise FolderBusy(f"another acc run is writing to {self.root}") from None
+        st = os.stat(self.root)
+        self._identity = (st.st_dev, st.st_ino)
+        self._name_max = _name_max(self.root)
         self._load_journal()
         self._journal = open(self.root / JOURNAL_NAME, "a", encoding="utf-8")
+        if self._journal.tell() and _last_byte(self.root / JOURNAL_NAME) != b"\n":
+            self._journal.write("\n")  # end a line a killed run cut short, so the next line stands alone
         self.stale_removed = self._remove_stale_partials()
         return self
 
@@ -103,9 +131,12 @@ class OutputDir:
 
     def close(self) -> None:
         if self._journal:
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
-            self._journal.close()
+            try:
+                self._journal.flush()
+                os.fsync(self._journal.fileno())
+                self._journal.close()
+            except OSError:
+                pass  # a full disk: the lines that made it are whole, a cut one is skipped when read
             self._journal = None
         if self._lock:
             self._lock.close()  # closing the file releases the flock
@@ -150,34 +181,76 @@ class OutputDir:
         there, if any, is acc's own (complete, since only whole files are renamed into place)."""
         return self._started.get(path_key(str(rel))) == fp
 
-    def record(self, rel: PurePosixPath | None, source: str, status: str, reason: str | None, fp: str = "") -> None:
+    def record(
+        self, rel: PurePosixPath | None, source: str, status: str, reason: str | None, fp: str = "",
+        warnings: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         entry: dict[str, Any] = {"output": str(rel) if rel else None, "input": source, "status": status}
         if reason:
             entry["reason"] = reason
+        if warnings:
+            entry["warnings"] = list(warnings)
         if fp:
             entry["fingerprint"] = fp
         entry["time"] = round(time.time(), 3)
         assert self._journal is not None, "output folder is not open"
         with self._journal_lock:
-            self._journal.write(json.dumps(entry) + "\n")
-            self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
+            try:
+                self._journal.write(json.dumps(entry) + "\n")
+                self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
+            except OSError as exc:
+                raise OutputFolderError(f"cannot write the journal in {self.root}: {exc.strerror or exc}") from exc
 
     # targets and writes ------------------------------------------------------------------------------
     def target(self, rel: PurePosixPath) -> Path:
         """The absolute path for output `rel`, refused when it would leave the output folder."""
         if rel.is_absolute() or ".." in rel.parts:
             raise UnsafeOutput(f"output path {rel} would leave the output folder")
+        for part in rel.parts:
+            if len(os.fsencode(part)) > self._name_max:
+                raise UnsafeOutput(f"output name {part} is {len(os.fsencode(part))} bytes long; the file system "
+                                   f"allows {self._name_max}")  # fmt: skip
         path = self.root / rel
         if not path.resolve().is_relative_to(self.root):
             raise UnsafeOutput(f"output path {rel} resolves outside the output folder (symlink)")
         return path
 
     def write(self, path: Path, data: bytes, overwrite: bool) -> None:
-        """Write `data` to `path` atomically; without `overwrite` an existing file is never replaced."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write `data` to `path` atomically; without `overwrite` an existing file is never replaced.
+
+        Raises OutputFolderError when the folder as a whole cannot take it (full, read-only, gone)."""
+        try:
+            self._check_folder()
+            self._write(path, data, overwrite)
+        except OSError as exc:
+            self._check_folder()  # gone meanwhile: that is the reason, not this file's error
+            if exc.errno in _FOLDER_ERRNOS or (exc.errno in (errno.EACCES, errno.EPERM)
+                                               and not os.access(self.root, os.W_OK)):  # fmt: skip
+                raise OutputFolderError(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
+            raise
+        with self._journal_lock:
+            self.files_written += 1
+            self.bytes_written += len(data)
+
+    def _check_folder(self) -> None:
+        """Refuse to go on when the output folder was removed or replaced: mkdir would quietly make a new
+        one, away from the journal the run is appending to."""
+        try:
+            st = os.stat(self.root)
+        except OSError as exc:
+            raise OutputFolderError(f"the output folder {self.root} is gone ({exc.strerror})") from None
+        if (st.st_dev, st.st_ino) != self._identity:
+            raise OutputFolderError(f"the output folder {self.root} was replaced while acc was writing to it")
+
+    def _write(self, path: Path, data: bytes, overwrite: bool) -> None:
+        folder = self.root
+        for part in path.parent.relative_to(self.root).parts:  # never the root itself: it must exist
+            folder = folder / part
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
         if not path.parent.resolve().is_relative_to(self.root):  # a folder swapped for a symlink meanwhile
             raise UnsafeOutput(f"output folder {path.parent} resolves outside the output folder")
-        partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+        partial = path.with_name(partial_name(path.name))
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -191,6 +264,19 @@ class OutputDir:
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1)
 
 
 def _fsync_folder(folder: Path) -> None:

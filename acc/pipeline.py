@@ -1,32 +1,45 @@
 """The batch runner: reads, decodes, infers, renders and writes photos with the stages overlapped.
 
-    jobs --> [prepare: read, probe, decode, model_input] --> batch --> [infer] --> [render, write] --> journal
-              worker threads, bounded window                main thread          worker threads, bounded window
+    jobs --> [prepare: open, header, admit, read, decode, model_input] --> batch --> [infer] --> [render, write]
+              worker threads, bounded window                                main thread   worker threads, bounded window
 
-Both windows are bounded: at most `batch_size + workers` photos being decoded, the batch being inferred
-and `2 * workers` being rendered, so no more than `2 * batch_size + 3 * workers` decoded photos are held
-however many files there are: memory stays flat on a million-file run. Results are reported and
-journaled in input order. Each photo succeeds or fails with a one-line reason; a failure never stops
-the run. Ctrl-C (or SIGTERM) stops taking new work, lets the writes in progress finish and journals
-them, and ends with `interrupted` set: nothing is half-written and the journal is consistent.
+A host backend gets one photo per prepare and render call, from several worker threads at once; a
+batched (device) backend gets whole chunks of up to batch_size photos (Backend.batched). Memory is
+bounded twice: by count (at most `batch_size + workers` chunks being prepared and `2 * workers` being
+rendered) and by bytes (acc/budget.py: each photo is admitted, in input order, only once its charge
+fits the memory budget), so neither a million files nor a folder of 100 MP scans grows it. Results are
+reported and journaled in input order. Each photo succeeds (possibly with warnings from its decoder),
+or fails with a one-line reason; a failure never stops the run. What does stop it:
+
+- Ctrl-C (or SIGTERM): no new work; the photos being written are finished and journaled, waiting at
+  most DRAIN_SECONDS; `interrupted` is set.
+- The output folder failing as a whole (full, read-only, gone): no new work; what is in flight is
+  finished where it can be; `stopped` says why. Photos not finished are not journaled as failed: the
+  next run does them.
 
 The runner never touches pixels: frames, model inputs and predictions are the backend's handles.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from acc.backends.base import Backend, OutputFormat
-from acc.inputs import InputError, InputFile, InputSet
-from acc.outdir import OutputDir, OutputExists, UnsafeOutput, fingerprint, path_key
-from acc.probe import BadImage, probe, read_capped
+from acc.budget import MemoryBudget, default_limit, resident_bytes
+from acc.inputs import InputError, InputFile, InputSet, file_problem
+from acc.libmessages import LibraryMessages
+from acc.outdir import OutputDir, OutputExists, OutputFolderError, UnsafeOutput, fingerprint, path_key
+from acc.probe import BadImage, OpenedInput
+
+DRAIN_SECONDS = 20.0  # after Ctrl-C, how long the photos being written may take before acc stops anyway
 
 
 @dataclass(frozen=True)
@@ -36,15 +49,18 @@ class RunOptions:
     workers: int = 2
     overwrite: bool = False
     max_pixels: int = 100_000_000
+    memory_limit: int | None = None  # bytes this process may peak at; None: half the machine's memory
+    strict: bool = False  # a photo its decoder warned about fails instead of being colorized
 
 
 @dataclass(frozen=True)
 class Outcome:
     display: str  # the input as the user named it
-    status: str  # "ok" | "failed" | "skipped"
+    status: str  # "ok" | "failed" | "skipped" | "unfinished" (stopped before it was done: redone next run)
     reason: str | None = None
     output: Path | None = None
     pixels: int = 0
+    warnings: tuple[str, ...] = ()  # what the decoder said about damaged data, in acc's words
 
 
 @dataclass
@@ -52,22 +68,29 @@ class Summary:
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    unfinished: int = 0
+    warned: int = 0  # photos colorized with decoder warnings
     pixels: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    stopped: str | None = None  # why the run stopped early (the output folder failed), else None
+    ignored: Counter[str] = field(default_factory=Counter)  # files passed over for their type, by suffix
+    bytes_written: int = 0
 
     def add(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)
         self.pixels += outcome.pixels
+        self.warned += outcome.status == "ok" and bool(outcome.warnings)
 
 
 @dataclass
 class Job:
     source: InputFile
-    rel: PurePosixPath
+    rel: Any  # PurePosixPath of the output under OUTDIR
     target: Path
     fingerprint: str
     replace: bool = False  # the output is one a killed run began writing for this input: redo it in place
+    seq: int = -1  # admission order for the memory budget, given when the job is started
 
 
 @dataclass
@@ -76,6 +99,8 @@ class _Prepared:
     frame: Any
     model_input: Any
     pixels: int
+    cost: int  # bytes charged to the memory budget until the output is written
+    warnings: tuple[str, ...]
 
 
 def describe(exc: BaseException) -> str:
@@ -89,31 +114,34 @@ def describe(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
-def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, model: str) -> Iterator[Job | Outcome]:
-    """Decide per input, without reading pixels: a Job to do, or an Outcome already (skipped, refused).
+def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) -> Iterator[Job | Outcome]:
+    """Decide per input, without opening it: a Job to do, or an Outcome already (skipped, refused).
 
-    Refused: inputs that do not exist, outputs that would leave the output folder or land on an input,
-    two inputs claiming one output name, and existing outputs not from an earlier run of the same input
-    and model (unless --overwrite).
+    Refused: inputs that are missing or not regular files, outputs that would leave the output folder,
+    land on an input or not fit the file system's name length, two inputs claiming one output name,
+    and existing outputs not from an earlier run of the same input and recipe (unless --overwrite).
     """
-    claimed: dict[int, int] = {}  # key(output rel path) -> key(input that claimed it): small on huge runs
-    suffix = options.fmt.suffix
+    claimed: dict[int, str] = {}  # key(output rel path) -> the input that claimed it
     for item in inputs:
         if isinstance(item, InputError):
             yield Outcome(item.display, "failed", item.reason)
             continue
-        rel = item.rel.with_suffix(suffix)
+        problem = file_problem(item.path)
+        if problem:
+            yield Outcome(item.display, "failed", problem)
+            continue
+        rel = item.rel.with_name(item.rel.name + options.fmt.suffix)
         try:
             target = outdir.target(rel)
             if inputs.contains(target):
                 raise UnsafeOutput(f"output {target} would overwrite an input")
-            fp = fingerprint(item.path, model)
+            fp = fingerprint(item.path, recipe)
         except (UnsafeOutput, OSError) as exc:
             yield Outcome(item.display, "failed", describe(exc))
             continue
-        source_key = path_key(str(item.path))
-        if claimed.setdefault(path_key(str(rel)), source_key) != source_key:
-            yield Outcome(item.display, "failed", f"output {rel} is already taken by an earlier input")
+        first = claimed.setdefault(path_key(str(rel)), item.display)
+        if first != item.display:
+            yield Outcome(item.display, "failed", f"output {rel} is already taken by input {first}")
             continue
         if not options.overwrite and outdir.is_done(rel, fp):
             yield Outcome(item.display, "skipped", "done in an earlier run", target)
@@ -127,6 +155,10 @@ def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, model: str) -
         yield Job(item, rel, target, fp, replace)
 
 
+class _Stop(Exception):
+    """The output folder failed: stop taking new work."""
+
+
 class Runner:
     def __init__(
         self,
@@ -134,45 +166,140 @@ class Runner:
         outdir: OutputDir,
         options: RunOptions,
         on_outcome: Callable[[Outcome], None] = lambda outcome: None,
+        messages: LibraryMessages | None = None,
+        on_notice: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.backend = backend
         self.outdir = outdir
         self.options = options
         self.on_outcome = on_outcome
+        self.on_notice = on_notice  # one-line notices: what a stopping run waits for
+        self.messages = messages  # decoder messages are attributed per photo when given (installed)
         self.summary = Summary()
+        self.budget = MemoryBudget(1)
+        self._compute = threading.Semaphore(options.workers)
+        self._stop_reason: str | None = None
+        self._stop_lock = threading.Lock()
 
     # the stages ------------------------------------------------------------------------------------
-    def _prepare(self, job: Job) -> _Prepared:
-        data = read_capped(job.source.path, self.options.max_pixels)
-        info = probe(data, self.options.max_pixels)
-        frame = self.backend.decode(data, info)
-        try:
-            return _Prepared(job, frame, self.backend.model_input(frame), info.pixels)
-        except BaseException:
-            self.backend.release(frame)
-            raise
+    def _prepare(self, chunk: list[Job]) -> tuple[list[Outcome | _Prepared], list[Job]]:
+        """Open, admit, read, decode and make the model input of a chunk of photos, in order.
 
-    def _finish(self, prepared: _Prepared, prediction: Any) -> Outcome:
-        job = prepared.job
+        Returns a result per photo done, and the tail of the chunk left for later: a chunk holding memory
+        does not wait for more (what it holds is given back only after inference), so it stops at the
+        first photo the budget cannot admit at once."""
+        results: dict[int, Outcome | _Prepared] = {}
+        admitted: list[tuple[Job, OpenedInput, int]] = []
+        leftover: list[Job] = []
+        for i, job in enumerate(chunk):
+            try:
+                src = OpenedInput(job.source.path, self.options.max_pixels)
+            except (BadImage, OSError) as exc:
+                self.budget.skip(job.seq)
+                results[job.seq] = self._failed(job, describe(exc))
+                continue
+            cost = src.size + self.backend.host_bytes(src.info)
+            if not admitted:
+                self.budget.acquire(job.seq, cost)  # waits its turn and its memory, holding nothing
+            elif not self.budget.try_acquire(job.seq, cost):
+                src.close()
+                leftover = chunk[i:]
+                break
+            admitted.append((job, src, cost))
+        with self._compute:
+            items: list[tuple[Job, bytes, Any, int]] = []
+            for job, src, cost in admitted:
+                try:
+                    with src:
+                        items.append((job, src.read(), src.info, cost))
+                except (BadImage, OSError) as exc:
+                    self.budget.release(cost)
+                    results[job.seq] = self._failed(job, describe(exc))
+            decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
+            good = [(item, frame, warnings) for item, frame, warnings in decoded if not isinstance(frame, Exception)]
+            inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
+        for (job, _, _, cost), frame, warnings in decoded:
+            if isinstance(frame, Exception):
+                self.budget.release(cost)
+                results[job.seq] = self._failed(job, _reason(frame, warnings))
+        for ((job, _, info, cost), frame, warnings), x in zip(good, inputs):
+            failure = describe(x) if isinstance(x, Exception) else None
+            if failure is None and warnings and self.options.strict:
+                failure = f"{'; '.join(warnings)} (--strict)"
+            if failure:
+                self.backend.release(frame)
+                self.budget.release(cost)
+                results[job.seq] = self._failed(job, failure)
+            else:
+                results[job.seq] = _Prepared(job, frame, x, info.pixels, cost, warnings)
+        return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
+
+    def _decode(self, items: list[tuple[Job, bytes, Any, int]]) -> list[tuple[Any, tuple[str, ...]]]:
+        """(frame or exception, decoder messages) per photo. When messages cannot be told apart (several
+        photos decoding at once printed something), each photo concerned is decoded again alone."""
+        if not items:
+            return []
+        encoded = [(data, info) for _, data, info, _ in items]
+        if self.messages is None:
+            return [(frame, ()) for frame in self.backend.decode_batch(encoded)]
+        with self.messages.watch() as watch:
+            frames = self.backend.decode_batch(encoded)
+        if not watch.ambiguous and (len(items) == 1 or not watch.raw):
+            return [(frame, tuple(watch.messages)) for frame in frames]
+        results = []
+        for item, frame in zip(encoded, frames):
+            if not isinstance(frame, Exception):
+                self.backend.release(frame)
+            with self.messages.exclusive() as alone:
+                frame = self.backend.decode_batch([item])[0]
+            results.append((frame, tuple(alone.messages)))
+        return results
+
+    def _finish(self, chunk: list[tuple[_Prepared, Any]]) -> list[Outcome]:
+        """Render, encode and write a chunk of photos; every photo's memory charge is given back."""
         try:
-            data = self.backend.render(prepared.frame, prediction, self.options.fmt)
+            frames = [p.frame for p, _ in chunk]
+            with self._compute:
+                try:
+                    encoded = self.backend.render_batch(frames, [pred for _, pred in chunk], self.options.fmt)
+                finally:
+                    for frame in frames:
+                        self.backend.release(frame)
+                return [self._write(p, data) for (p, _), data in zip(chunk, encoded)]
         finally:
-            self.backend.release(prepared.frame)
-        # Journaled before the rename: if the run is killed before this photo's result line, the next
-        # run knows the file as its own (see OutputDir.was_started).
-        self.outdir.record(job.rel, str(job.source.path), "writing", None, job.fingerprint)
-        self.outdir.write(job.target, data, self.options.overwrite or job.replace)
-        return Outcome(job.source.display, "ok", None, job.target, prepared.pixels)
+            for p, _ in chunk:
+                self.budget.release(p.cost)
+
+    def _write(self, prepared: _Prepared, data: bytes | Exception) -> Outcome:
+        job = prepared.job
+        if isinstance(data, Exception):
+            return self._failed(job, describe(data))
+        if self._stop_reason:
+            return Outcome(job.source.display, "unfinished", self._stop_reason)
+        try:
+            # Journaled before the rename: if the run is killed before this photo's result line, the next
+            # run knows the file as its own (see OutputDir.was_started).
+            self.outdir.record(job.rel, str(job.source.path), "writing", None, job.fingerprint)
+            self.outdir.write(job.target, data, self.options.overwrite or job.replace)
+        except OutputFolderError as exc:
+            self._stop(str(exc))
+            return Outcome(job.source.display, "unfinished", str(exc))
+        except Exception as exc:
+            return self._failed(job, describe(exc))
+        return Outcome(job.source.display, "ok", None, job.target, prepared.pixels, prepared.warnings)
 
     def _infer(self, batch: list[_Prepared]) -> list[Any]:
         """Predictions for a batch; when the batch fails, each photo is retried alone to isolate the fault."""
         inputs = [p.model_input for p in batch]
         try:
-            return self.backend.infer(inputs)
+            results: list[Any] = []
+            for start in range(0, len(inputs), self.options.batch_size):
+                results += self.backend.infer(inputs[start : start + self.options.batch_size])
+            return results
         except Exception as exc:
             if len(batch) == 1:
                 return [exc]
-        results: list[Any] = []
+        results = []
         for x in inputs:
             try:
                 results.append(self.backend.infer([x])[0])
@@ -184,94 +311,204 @@ class Runner:
     def run(self, inputs: InputSet) -> Summary:
         opts = self.options
         start = time.perf_counter()
-        prepare_window = opts.batch_size + opts.workers
-        write_window = 2 * opts.workers
-        plan_items = plan(inputs, self.outdir, opts, self.backend.model.name)
-        preparing: deque[tuple[Job | None, Future | Outcome]] = deque()
-        writing: deque[tuple[Job | None, Future | Outcome]] = deque()
-        pool = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="acc-worker")
+        limit = opts.memory_limit or default_limit()
+        # The budget is what photos may add to what the process holds already (libraries, the model).
+        self.budget = MemoryBudget(max(1, limit - resident_bytes()))
+        # Two pools, so that photos waiting for memory never keep the renders that free it from running;
+        # at most `workers` threads compute at once, as one pool would allow.
+        self._compute = threading.Semaphore(opts.workers)
+        readers = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="acc-prepare")
+        writers = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="acc-render")
+        chunk_size = opts.batch_size if self.backend.batched else 1
+        prepare_window = opts.batch_size + opts.workers  # entries being prepared
+        write_window = 2 * opts.workers * chunk_size  # photos being rendered and written
+        plan_items = plan(inputs, self.outdir, opts, self.backend.model.recipe)
+        # In input order: an Outcome already known, or a chunk being prepared (its jobs, its future).
+        preparing: deque[Outcome | tuple[list[Job], Future]] = deque()
+        # In input order: an Outcome, or a photo of a chunk being written (_Slot).
+        writing: deque[Outcome | _Slot] = deque()
+        seq = 0
         exhausted = False
 
+        def submit_prepare(jobs: list[Job], front: bool = False) -> None:
+            entry = (jobs, readers.submit(self._prepare, jobs))
+            preparing.appendleft(entry) if front else preparing.append(entry)
+
         def fill() -> None:
-            nonlocal exhausted
-            while not exhausted and len(preparing) < prepare_window:
+            nonlocal exhausted, seq
+            chunk: list[Job] = []
+            while not exhausted and not self._stop_reason and len(preparing) < prepare_window:
                 item = next(plan_items, None)
                 if item is None:
                     exhausted = True
                 elif isinstance(item, Outcome):
-                    preparing.append((None, item))
+                    if chunk:
+                        submit_prepare(chunk)
+                        chunk = []
+                    preparing.append(item)
                 else:
-                    preparing.append((item, pool.submit(self._prepare, item)))
+                    item.seq, seq = seq, seq + 1
+                    chunk.append(item)
+                    if len(chunk) == chunk_size:
+                        submit_prepare(chunk)
+                        chunk = []
+            if chunk:
+                submit_prepare(chunk)
 
         try:
             fill()
-            while preparing:
-                # Take up to batch_size decoded photos in order; failures and skips keep their place.
-                taken: list[tuple[Job | None, Outcome | _Prepared]] = []
+            while preparing and not self._stop_reason:
+                # Take up to batch_size prepared photos in order; failures and skips keep their place.
+                taken: list[Outcome | _Prepared] = []
                 n_ready = 0
                 while preparing and n_ready < opts.batch_size:
-                    job, pending = preparing.popleft()
-                    if isinstance(pending, Outcome):
-                        taken.append((job, pending))
+                    head = preparing[0]
+                    if isinstance(head, Outcome):
+                        taken.append(preparing.popleft())
                         continue
-                    try:
-                        taken.append((job, pending.result()))
-                        n_ready += 1
-                    except Exception as exc:
-                        taken.append((job, self._failed(job, describe(exc))))
+                    _, future = head
+                    if not future.done():
+                        # The photos held in this batch may be what a waiting photo needs: infer them first.
+                        if n_ready and self.budget.blocked():
+                            break
+                        wait([future], timeout=0.05)
+                        continue
+                    preparing.popleft()
+                    results, leftover = future.result()
+                    if leftover:
+                        submit_prepare(leftover, front=True)
+                    taken += results
+                    n_ready += sum(isinstance(r, _Prepared) for r in results)
                     fill()  # keep the decoders busy while this batch is inferred
-                batch = [t for _, t in taken if isinstance(t, _Prepared)]
-                predictions = iter(self._infer(batch) if batch else [])
-                for job, t in taken:
-                    if isinstance(t, Outcome):
-                        writing.append((job, t))
-                        continue
-                    prediction = next(predictions)
-                    if isinstance(prediction, Exception):
-                        self.backend.release(t.frame)
-                        writing.append((job, self._failed(job, f"inference failed: {prediction}")))
-                    else:
-                        writing.append((job, pool.submit(self._finish, t, prediction)))
+                self._render(taken, writers, writing, chunk_size)
                 self._drain(writing, keep=write_window)
                 fill()
+            if self._stop_reason:
+                self._abandon(preparing)
             self._drain(writing, keep=0)
         except KeyboardInterrupt:
             self.summary.interrupted = True
-            for _, pending in preparing:  # photos not yet decoded are dropped; they are redone next run
-                if isinstance(pending, Future):
-                    pending.cancel()
-            self._drain(writing, keep=0)  # writes already under way finish and are journaled
+            self._abandon(preparing)
+            self._drain_after_interrupt(writing)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for pool in (readers, writers):
+                pool.shutdown(wait=not self.summary.interrupted, cancel_futures=True)
             self.summary.seconds = time.perf_counter() - start
+            self.summary.ignored = inputs.ignored
+            self.summary.bytes_written = self.outdir.bytes_written
+            self.summary.stopped = self._stop_reason
         return self.summary
+
+    def _render(self, taken: list[Outcome | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int) -> None:
+        """Infer the prepared photos of `taken` and queue their rendering in chunks; results keep input order."""
+        batch = [t for t in taken if isinstance(t, _Prepared)]
+        predictions = iter(self._infer(batch) if batch else [])
+        chunk: list[tuple[_Prepared, Any]] = []
+        slots: list[_Slot] = []
+
+        def flush() -> None:
+            if chunk:
+                future = pool.submit(self._finish, list(chunk))
+                for slot in slots:
+                    slot.future = future
+                chunk.clear()
+                slots.clear()
+
+        for t in taken:
+            if isinstance(t, Outcome):
+                writing.append(t)
+                continue
+            prediction = next(predictions)
+            if isinstance(prediction, Exception):
+                self.backend.release(t.frame)
+                self.budget.release(t.cost)
+                writing.append(self._failed(t.job, f"inference failed: {prediction}"))
+                continue
+            slot = _Slot(t.job, len(chunk))
+            slots.append(slot)
+            writing.append(slot)
+            chunk.append((t, prediction))
+            if len(chunk) == chunk_size:
+                flush()
+        flush()
+
+    def _abandon(self, preparing: deque) -> None:
+        """Drop the photos not yet prepared: they are redone next run (nothing of them was written)."""
+        for entry in preparing:
+            if not isinstance(entry, Outcome):
+                entry[1].cancel()
+        preparing.clear()
+
+    def _stop(self, reason: str) -> None:
+        with self._stop_lock:
+            self._stop_reason = self._stop_reason or reason
 
     @staticmethod
     def _failed(job: Job, reason: str) -> Outcome:
         return Outcome(job.source.display, "failed", reason)
 
-    def _drain(self, writing: deque, keep: int) -> None:
-        """Report finished results in order until at most `keep` remain in flight (blocking if needed)."""
-        while writing and (len(writing) > keep or _done(writing[0][1])):
-            job, pending = writing[0]  # taken off only once finished: a Ctrl-C while waiting keeps it queued
-            if isinstance(pending, Outcome):
-                outcome = pending
+    def _drain(self, writing: deque, keep: int, deadline: float | None = None) -> bool:
+        """Report finished results in order until at most `keep` remain in flight (blocking if needed, until
+        `deadline` at most). Returns whether it got there."""
+        while writing and (len(writing) > keep or _done(writing[0])):
+            head = writing[0]  # taken off only once finished: a Ctrl-C while waiting keeps it queued
+            if isinstance(head, Outcome):
+                outcome, job = head, None
             else:
+                job = head.job
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    outcome = pending.result()
+                    outcome = head.future.result(timeout=timeout)[head.index]
+                except FutureTimeout:
+                    return False
                 except Exception as exc:
                     outcome = self._failed(job, describe(exc))
             writing.popleft()
             self._report(job, outcome)
+        return True
+
+    def _drain_after_interrupt(self, writing: deque) -> None:
+        """Finish the photos being written, waiting DRAIN_SECONDS at most, and say what is waited for."""
+        busy = [e.job.source.display for e in writing if isinstance(e, _Slot) and not _done(e)]
+        if busy:
+            self.on_notice(f"stopping: finishing {len(busy)} photo(s) being written: {_listing(busy)} "
+                           f"(at most {DRAIN_SECONDS:g} s; interrupt again to stop at once)")  # fmt: skip
+        if not self._drain(writing, keep=0, deadline=time.monotonic() + DRAIN_SECONDS):
+            stuck = [e.job.source.display for e in writing if isinstance(e, _Slot)]
+            self.on_notice(f"stopping without waiting longer for: {_listing(stuck)} (they are redone next run)")
 
     def _report(self, job: Job | None, outcome: Outcome) -> None:
-        if outcome.status != "skipped":
+        if outcome.status in ("ok", "failed"):
             rel = job.rel if job else None
             source = str(job.source.path) if job else outcome.display
-            self.outdir.record(rel, source, outcome.status, outcome.reason, job.fingerprint if job else "")
+            try:
+                self.outdir.record(rel, source, outcome.status, outcome.reason, job.fingerprint if job else "",
+                                   outcome.warnings)  # fmt: skip
+            except OutputFolderError as exc:
+                self._stop(str(exc))
+                if outcome.status == "ok":  # the file is in place but not journaled: the next run redoes it
+                    outcome = Outcome(outcome.display, "unfinished", str(exc))
         self.summary.add(outcome)
         self.on_outcome(outcome)
 
 
-def _done(pending: Future | Outcome) -> bool:
-    return isinstance(pending, Outcome) or pending.done()
+def _reason(exc: Exception, warnings: tuple[str, ...]) -> str:
+    """A decode failure's reason, with what the decoder said about it."""
+    return describe(exc) + (f" ({'; '.join(warnings)})" if warnings else "")
+
+
+def _listing(names: list[str], limit: int = 3) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@dataclass
+class _Slot:
+    """A photo of a chunk being rendered: its result is `future.result()[index]`."""
+
+    job: Job
+    index: int
+    future: Future | None = None  # set when its chunk is submitted, before the runner waits on it
+
+
+def _done(entry: Outcome | _Slot) -> bool:
+    return isinstance(entry, Outcome) or entry.future.done()

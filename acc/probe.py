@@ -1,12 +1,16 @@
 """Read an image's format and size from its header, before any pixel is decoded.
 
 The pixel cap is enforced here, so a decompression bomb (a small file declaring a huge image) is
-refused before a decoder allocates anything. Truncated JPEGs are caught here too: libjpeg only warns
-about a missing end of image and fills the rest with gray, so decoders alone would not notice.
+refused before a decoder allocates anything; the header is read from the open file before the rest
+(OpenedInput), so the runner's memory budget can admit a photo before its bytes are in memory.
+Truncated JPEGs are caught here too: libjpeg only warns about a missing end of image and fills the
+rest with gray, so decoders alone would not notice.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,27 +33,104 @@ class ImageInfo:
     height: int
     progressive: bool = False  # JPEG only: progressive or arithmetic-coded (hardware decoders refuse these)
     orientation: int = 1  # EXIF orientation 1..8 (JPEG only); decoders that ignore EXIF must apply it
+    channels: int = 3  # samples per pixel as stored (gray 1, gray+alpha 2, colour 3, with alpha or CMYK 4)
+    bits: int = 8  # bits per sample as stored
+    data_offset: int = 0  # JPEG: where the first scan's entropy-coded data begins
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
 
-def read_capped(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """A file's bytes, refusing files larger than any image within the pixel cap could be (8 bytes a
-    pixel: 16-bit RGBA, uncompressed) plus 16 MiB of metadata, before reading them into memory."""
-    limit = max_pixels * 8 + (16 << 20)
-    size = path.stat().st_size
-    if size > limit:
-        raise BadImage(f"file too large: {size / 2**20:.0f} MiB for an image within the pixel cap (max_pixels)")
-    return path.read_bytes()
+class Source:
+    """Random access to an encoded image: `size` bytes, read(offset, n). Header parsing reads through
+    this, so a header can be checked from an open file before the whole file is read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self._data = data
+
+    def read(self, offset: int, n: int) -> bytes:
+        return self._data[offset : offset + n]
+
+
+class FileSource(Source):
+    """A Source over an open file descriptor (pread: no shared file position, thread-safe)."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.size = size
+        self._fd = fd
+
+    def read(self, offset: int, n: int) -> bytes:
+        return os.pread(self._fd, max(0, min(n, self.size - offset)), offset) if offset < self.size else b""
+
+
+def size_limit(max_pixels: int) -> int:
+    """The largest file an image within the pixel cap could be: 8 bytes a pixel (16-bit RGBA,
+    uncompressed) plus 16 MiB of metadata."""
+    return max_pixels * 8 + (16 << 20)
+
+
+class OpenedInput:
+    """An input file, opened without blocking and checked from its header before it is read.
+
+    Only a regular file is read (a named pipe swapped in after listing cannot block: O_NONBLOCK);
+    a file larger than any image within the pixel cap is refused before reading (size_limit).
+    """
+
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(self._fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise BadImage("not a regular file")
+            if st.st_size > size_limit(max_pixels):
+                raise BadImage(f"file too large: {st.st_size / 2**20:.0f} MiB for an image within the pixel cap "
+                               "(max_pixels)")  # fmt: skip
+            self.size = st.st_size
+            self.info = probe_header(FileSource(self._fd, st.st_size), max_pixels)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def read(self) -> bytes:
+        """The whole file, checked complete (check_complete)."""
+        chunks, offset = [], 0
+        while offset < self.size:
+            chunk = os.pread(self._fd, min(self.size - offset, 16 << 20), offset)
+            if not chunk:
+                raise BadImage("file shrank while being read")
+            chunks.append(chunk)
+            offset += len(chunk)
+        data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        check_complete(data, self.info)
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> OpenedInput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
-    """Identify an encoded image and check it against the pixel cap; raise BadImage with the reason."""
-    if not data:
+    """Identify an encoded image in memory, check it against the pixel cap and for completeness; raise
+    BadImage with the reason."""
+    info = probe_header(Source(data), max_pixels)
+    check_complete(data, info)
+    return info
+
+
+def probe_header(src: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Identify an encoded image from its header and check it against the pixel cap."""
+    if not src.size:
         raise BadImage("empty file")
-    info = _parse(data)
+    info = _parse(src)
     if info.width <= 0 or info.height <= 0:
         raise BadImage(f"invalid {info.format.upper()} header: size {info.width}x{info.height}")
     if info.pixels > max_pixels:
@@ -60,21 +141,29 @@ def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     return info
 
 
-def _parse(data: bytes) -> ImageInfo:
-    if data[:3] == b"\xff\xd8\xff":
-        return _jpeg(data)
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png(data)
-    if data[:2] == b"BM":
-        return _bmp(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp(data)
-    if data[4:8] == b"ftyp":
+def check_complete(data: bytes, info: ImageInfo) -> None:
+    """Refuse a JPEG cut short: entropy-coded data never holds 0xFFD9 (0xFF is stuffed), so an EOI after
+    the first scan is the real end of image; without it libjpeg would only warn and fill in gray."""
+    if info.format == "jpeg" and data.find(b"\xff\xd9", info.data_offset) < 0:
+        raise BadImage("truncated JPEG: no end-of-image marker")
+
+
+def _parse(src: Source) -> ImageInfo:
+    head = src.read(0, 16)
+    if head[:3] == b"\xff\xd8\xff":
+        return _jpeg(src)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png(src.read(0, 33))
+    if head[:2] == b"BM":
+        return _bmp(src.read(0, 30))
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return _tiff(src)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return _webp(src.read(0, 64))
+    if head[4:8] == b"ftyp":
         raise BadImage("unsupported format: HEIF/AVIF")
     for magic, name in _UNSUPPORTED:
-        if data.startswith(magic):
+        if head.startswith(magic):
             raise BadImage(f"unsupported format: {name}")
     raise BadImage("not an image (unrecognised file format)")
 
@@ -93,47 +182,48 @@ def _truncated(fmt: str) -> BadImage:
     return BadImage(f"truncated {fmt} header")
 
 
-def _jpeg(data: bytes) -> ImageInfo:
-    """Walk the marker segments up to the first scan: SOFn gives size and coding, APP1 the orientation."""
-    pos, n = 2, len(data)
-    size = None
-    progressive = False
+def _jpeg(src: Source) -> ImageInfo:
+    """Walk the marker segments up to the first scan: SOFn gives size, depth, components and coding,
+    APP1 the orientation. Segments are skipped by their lengths, never read whole, except those."""
+    pos, n = 2, src.size
+    frame = None
     orientation = 1
     while pos + 4 <= n:
-        if data[pos] != 0xFF:
+        head = src.read(pos, 4)
+        if head[0] != 0xFF:
             raise BadImage("corrupt JPEG: bad marker")
-        marker = data[pos + 1]
+        marker = head[1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        segment = data[pos + 4 : pos + 2 + length]
-        if len(segment) < length - 2:
+        (length,) = struct.unpack(">H", head[2:4])
+        if length < 2:
+            raise BadImage("corrupt JPEG: bad segment length")
+        if pos + 2 + length > n:
             raise _truncated("JPEG")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if len(segment) < 5:
+            segment = src.read(pos + 4, 6)
+            if len(segment) < 6:
                 raise _truncated("JPEG")
-            height, width = struct.unpack(">HH", segment[1:5])
-            size = (width, height)
+            bits, height, width, components = struct.unpack(">BHHB", segment)
             # SOF0/1 baseline/extended Huffman; everything else is progressive, lossless or arithmetic.
-            progressive = marker not in (0xC0, 0xC1)
-        elif marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
-            orientation = _exif_orientation(segment[6:])
+            frame = (width, height, marker not in (0xC0, 0xC1), components, bits)
+        elif marker == 0xE1:
+            segment = src.read(pos + 4, length - 2)
+            if segment[:6] == b"Exif\x00\x00":
+                orientation = _exif_orientation(segment[6:])
         elif marker == 0xDA:  # start of scan: entropy-coded data follows
-            if size is None:
+            if frame is None:
                 raise BadImage("corrupt JPEG: scan before frame header")
-            # Entropy-coded data never holds 0xFFD9 (0xFF is stuffed), so an EOI after the first scan
-            # is the real end of image; without it the file was cut short.
-            if data.find(b"\xff\xd9", pos + 2 + length) < 0:
-                raise BadImage("truncated JPEG: no end-of-image marker")
-            return ImageInfo("jpeg", size[0], size[1], progressive, orientation)
+            width, height, progressive, components, bits = frame
+            return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length)
         elif marker == 0xD9:
             break
         pos += 2 + length
-    raise _truncated("JPEG") if size is None else BadImage("truncated JPEG: no image data")
+    raise _truncated("JPEG") if frame is None else BadImage("truncated JPEG: no image data")
 
 
 def _exif_orientation(tiff: bytes) -> int:
@@ -152,54 +242,64 @@ def _exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-def _png(data: bytes) -> ImageInfo:
-    if len(data) < 33 or data[12:16] != b"IHDR":
+# PNG colour type -> samples per pixel (gray, -, RGB, palette, gray+alpha, -, RGBA); palette decodes to RGB.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+
+
+def _png(head: bytes) -> ImageInfo:
+    if len(head) < 33 or head[12:16] != b"IHDR":
         raise _truncated("PNG")
-    width, height = struct.unpack(">II", data[16:24])
-    return ImageInfo("png", width, height)
+    width, height, bits, colour = struct.unpack(">IIBB", head[16:26])
+    return ImageInfo("png", width, height, channels=_PNG_CHANNELS.get(colour, 4), bits=max(bits, 8))
 
 
-def _bmp(data: bytes) -> ImageInfo:
-    if len(data) < 26:
+def _bmp(head: bytes) -> ImageInfo:
+    if len(head) < 26:
         raise _truncated("BMP")
-    (header_size,) = struct.unpack("<I", data[14:18])
+    (header_size,) = struct.unpack("<I", head[14:18])
     if header_size == 12:  # OS/2 BITMAPCOREHEADER
-        width, height = struct.unpack("<HH", data[18:22])
+        width, height = struct.unpack("<HH", head[18:22])
+        depth = struct.unpack("<H", head[24:26])[0] if len(head) >= 26 else 24
     else:
-        width, height = struct.unpack("<ii", data[18:26])
-    return ImageInfo("bmp", width, abs(height))
+        width, height = struct.unpack("<ii", head[18:26])
+        depth = struct.unpack("<H", head[28:30])[0] if len(head) >= 30 else 24
+    return ImageInfo("bmp", width, abs(height), channels=4 if depth == 32 else 3)
 
 
-def _tiff(data: bytes) -> ImageInfo:
-    endian = "<" if data[:2] == b"II" else ">"
+def _tiff(src: Source) -> ImageInfo:
+    head = src.read(0, 8)
+    endian = "<" if head[:2] == b"II" else ">"
+    tags: dict[int, int] = {}
     try:
-        (ifd,) = struct.unpack(endian + "I", data[4:8])
-        (count,) = struct.unpack(endian + "H", data[ifd : ifd + 2])
-        dims = {}
+        (ifd,) = struct.unpack(endian + "I", head[4:8])
+        (count,) = struct.unpack(endian + "H", src.read(ifd, 2))
+        entries = src.read(ifd + 2, 12 * count)
         for i in range(count):
-            entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-            tag, kind, _n = struct.unpack(endian + "HHI", entry[:8])
-            if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+            tag, kind, _n = struct.unpack(endian + "HHI", entries[12 * i : 12 * i + 8])
+            # ImageWidth, ImageLength, BitsPerSample (first value), SamplesPerPixel: SHORT (3) or LONG (4)
+            if tag in (256, 257, 258, 277) and kind in (3, 4):
                 fmt = endian + ("H" if kind == 3 else "I")
-                dims[tag] = struct.unpack(fmt, entry[8 : 8 + struct.calcsize(fmt)])[0]
+                tags[tag] = struct.unpack(fmt, entries[12 * i + 8 : 12 * i + 8 + struct.calcsize(fmt)])[0]
     except struct.error:
         raise _truncated("TIFF") from None
-    if 256 not in dims or 257 not in dims:
+    if 256 not in tags or 257 not in tags:
         raise BadImage("corrupt TIFF: no image size")
-    return ImageInfo("tiff", dims[256], dims[257])
+    # BitsPerSample with several samples is an offset to the values: count it as 16 bits, an upper bound.
+    bits = tags.get(258, 8) if tags.get(277, 1) == 1 else 16
+    return ImageInfo("tiff", tags[256], tags[257], channels=tags.get(277, 1), bits=min(max(bits, 8), 64))
 
 
-def _webp(data: bytes) -> ImageInfo:
-    chunk = data[12:16]
-    body = data[20:]
+def _webp(head: bytes) -> ImageInfo:
+    chunk = head[12:16]
+    body = head[20:]
     if chunk == b"VP8 " and len(body) >= 10:
         width, height = struct.unpack("<HH", body[6:10])
         return ImageInfo("webp", width & 0x3FFF, height & 0x3FFF)
     if chunk == b"VP8L" and len(body) >= 5:
         (bits,) = struct.unpack("<I", body[1:5])
-        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, channels=4)
     if chunk == b"VP8X" and len(body) >= 10:
         width = int.from_bytes(body[4:7], "little") + 1
         height = int.from_bytes(body[7:10], "little") + 1
-        return ImageInfo("webp", width, height)
+        return ImageInfo("webp", width, height, channels=4 if body[0] & 0x10 else 3)
     raise _truncated("WebP")

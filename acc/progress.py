@@ -1,7 +1,8 @@
 """Progress for long runs: a bar with images/s on a terminal, plain periodic lines elsewhere.
 
-Every failure gets one line on stderr, `acc: failed: <input>: <reason>`, in both modes. Off a
-terminal, progress is a line every `interval` seconds that scripts can parse:
+Every failure gets one line on stderr, `acc: failed: <input>: <reason>`, and every decoder warning
+one line `acc: warning: <input>: <what the decoder said>`, in both modes. Off a terminal, progress is
+a line every `interval` seconds that scripts can parse:
 `acc: progress done=120 total=1000 ok=117 failed=2 skipped=1 rate=8.3/s`.
 """
 
@@ -33,6 +34,8 @@ class Progress:
     def __call__(self, outcome: Outcome) -> None:
         if outcome.status == "failed":
             self._write(f"acc: failed: {outcome.display}: {outcome.reason}")
+        for warning in outcome.warnings:
+            self._write(f"acc: warning: {outcome.display}: {warning}")
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(failed=self.summary.failed, refresh=False)
@@ -49,6 +52,10 @@ class Progress:
         total = self.total if self.total is not None else "?"
         return f"acc: progress done={done} total={total} ok={s.ok} failed={s.failed} skipped={s.skipped} rate={rate:.1f}/s"
 
+    def notice(self, text: str) -> None:
+        """A one-line notice from the run (what a stopping run waits for, a library's stray message)."""
+        self._write(f"acc: {text}")
+
     def _write(self, text: str) -> None:
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
@@ -61,11 +68,22 @@ class Progress:
             self._bar = None
 
 
-def summary_line(summary: Summary) -> str:
+def summary_lines(summary: Summary) -> list[str]:
+    """The end-of-run report: counts and speed, then what was passed over and why the run stopped early."""
     rate = summary.ok / summary.seconds if summary.seconds > 0 else 0.0
     mp = summary.pixels / 1e6 / summary.seconds if summary.seconds > 0 else 0.0
-    text = (
-        f"{summary.ok} colorized, {summary.skipped} skipped (done before), {summary.failed} failed "
+    warned = f" ({summary.warned} with warnings)" if summary.warned else ""
+    lines = [
+        f"{summary.ok} colorized{warned}, {summary.skipped} skipped (done before), {summary.failed} failed "
         f"in {summary.seconds:.1f} s ({rate:.2f} images/s, {mp:.1f} MP/s)"
-    )
-    return text + (" - interrupted, run again to resume" if summary.interrupted else "")
+        + (" - interrupted, run again to resume" if summary.interrupted else "")
+    ]
+    if summary.ignored:
+        kinds = ", ".join(f"{suffix} x{n}" for suffix, n in sorted(summary.ignored.items(), key=lambda kv: (-kv[1], kv[0])))
+        total = sum(summary.ignored.values())
+        lines.append(f"ignored: {total} file{'s' if total != 1 else ''} of unsupported types ({kinds})")
+    if summary.stopped:
+        lines.append(f"stopped early: {summary.stopped}; {summary.bytes_written / 1e6:.1f} MB written in this run"
+                     f"{f', {summary.unfinished} photo(s) left unfinished' if summary.unfinished else ''}"
+                     " - run again to resume")  # fmt: skip
+    return lines

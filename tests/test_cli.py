@@ -225,6 +225,7 @@ def full_config(tmp_path: Path, model_dir: Path, **changes) -> Path:
         "quality": 80,
         "overwrite": True,
         "max_pixels": 50_000_000,
+        "memory_limit": "2G",
         **changes,
     }
     assert set(settings) == set(KEYS)  # every key the settings have

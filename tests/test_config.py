@@ -20,6 +20,9 @@ GOOD = {
     "quality": 80,
     "overwrite": True,
     "max_pixels": 5_000_000,
+    "memory_limit": 6 << 30,
+    "strict": True,
+    "saturation": 1.3,
 }
 
 BAD = {
@@ -33,6 +36,9 @@ BAD = {
     "quality": [0, 101, "high"],
     "overwrite": ["yes", 1, None],
     "max_pixels": [0, -5, "100MP", 1e8],
+    "memory_limit": [0, -1, "lots", "6X", "G", True],
+    "strict": ["yes", 1],
+    "saturation": [-0.1, 4.5, "high", True],
 }
 
 
@@ -71,6 +77,13 @@ def test_config_file_with_every_key(tmp_path: Path) -> None:
             assert s.model_dir == Path(value).expanduser()
         else:
             assert getattr(s, key) == value, key
+
+
+@pytest.mark.parametrize("text,size", [("6G", 6 << 30), ("512M", 512 << 20), ("1.5g", 3 << 29), ("100000", 100000),
+                                       ("2GiB", 2 << 30), (" 64k ", 64 << 10)])  # fmt: skip
+def test_memory_limit_takes_sizes_with_units(tmp_path: Path, text: str, size: int) -> None:
+    assert resolve_settings(write(tmp_path, f"memory_limit: '{text}'\n"), {}).memory_limit == size
+    assert resolve_settings(None, {"memory_limit": text}).memory_limit == size
 
 
 def test_flags_win_over_the_file_and_none_means_not_given(tmp_path: Path) -> None:

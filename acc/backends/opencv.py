@@ -51,6 +51,13 @@ class OpenCVBackend(HostInferenceBackend):
         img = bgr.astype(np.float32) / np.float32(peak)
         return LabFrame(cv2.cvtColor(img, cv2.COLOR_BGR2Lab), alpha)
 
+    def host_bytes(self, info: ImageInfo) -> int:
+        """The seed's float pipeline holds about 20 planes of 4 bytes at its peak (BGR as float, Lab, ab
+        upsampled, the merged Lab, BGR out, the clipped and scaled copies), besides the decoded samples.
+        A 99 MP gray JPEG measured 68 bytes a pixel at peak; this charges 78."""
+        decoded = 3 if info.format == "jpeg" else max(3, info.channels) * -(-info.bits // 8)
+        return info.pixels * (72 + 2 * decoded)
+
     def model_input(self, frame: LabFrame) -> np.ndarray:
         h, w = self.model.input_size
         small = cv2.resize(frame.lab, (w, h))

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+from dataclasses import asdict
 from pathlib import Path
 
-from acc.backends import OutputFormat
-from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from acc.commands.common import add_engine_options, backend_from, model_from, settings_from
-from acc.inputs import InputSet
+from acc.api import colorize_files, run_options
+from acc.backends import BackendError
+from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, UsageError
+from acc.commands.common import add_engine_options, model_from, settings_from
+from acc.inputs import InputSet, OutputIsInput
+from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
-from acc.pipeline import Outcome, RunOptions, Runner, plan
-from acc.progress import Progress, summary_line
+from acc.pipeline import Outcome, RunOptions, Summary, plan
+from acc.progress import Progress, summary_lines
 
 HELP = """\
 Colorize black-and-white photographs. INPUT is a file, a folder (walked recursively) or a glob
@@ -21,10 +26,14 @@ pattern (quote it). Reads JPEG (baseline and progressive), PNG, BMP, TIFF and We
 Each result is written at the photo's full resolution under OUTDIR, at the same relative path, as
 JPEG (4:2:0) or PNG; PNG keeps an input's alpha channel, JPEG drops it.
 
-A file that cannot be colorized gets one line with the reason and the run goes on. Results are
+A file that cannot be colorized gets one line with the reason and the run goes on; a photo whose
+decoder reports damaged data is colorized with a warning line (a failure with --strict). Results are
 written under a temporary name and renamed, and recorded in OUTDIR/.acc-journal.jsonl: running the
-same command again skips what is done and retries what failed. Inputs are never modified.
-Exit status: 0 all succeeded, 1 some failed, 2 usage error, 130 interrupted."""
+same command again skips what is done and retries what failed. Inputs are never modified. When two
+photos of a folder would get the same output name (scan.png, scan.tif), each keeps its whole name
+(scan.png.jpg, scan.tif.jpg). A full, read-only or vanished output folder stops the run.
+Exit status: 0 all succeeded, 1 some failed, 2 usage error, 3 stopped because the output folder
+could not be written (run again to resume), 130 interrupted (a second Ctrl-C stops at once)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,54 +44,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["jpeg", "png"], help="output format (default jpeg)")
     p.add_argument("--quality", type=int, help="JPEG quality 1..100 (default 95)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace existing outputs")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="fail photos whose decoder reports damaged data (default: colorize them, with a warning)")
     p.add_argument("--dry-run", action="store_true", help="list what would be done; write nothing")
     add_engine_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, format=args.format, quality=args.quality, overwrite=args.overwrite)
+    settings = settings_from(args, format=args.format, quality=args.quality, overwrite=args.overwrite,
+                             strict=args.strict)  # fmt: skip
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"output {args.output} exists and is not a folder")
-    options = RunOptions(
-        fmt=OutputFormat(settings.format, settings.quality),
-        batch_size=settings.batch_size,
-        workers=settings.workers,
-        overwrite=settings.overwrite,
-        max_pixels=settings.max_pixels,
-    )
     spec = model_from(settings)
-    inputs = InputSet(args.inputs, outdir=args.output)
+    try:
+        inputs = InputSet(args.inputs, outdir=args.output)
+    except OutputIsInput as exc:
+        raise UsageError(str(exc)) from None
     if args.dry_run:
-        return _dry_run(inputs, OutputDir(args.output).peek(), options, spec.name)
+        return _dry_run(inputs, OutputDir(args.output).peek(), run_options(settings), spec.recipe)
 
-    with backend_from(settings, spec) as backend:
-        try:
-            outdir = OutputDir(args.output).open()
-        except FolderBusy as exc:
-            raise UsageError(str(exc)) from None
-        if outdir.stale_removed:
-            print(f"acc: removed {outdir.stale_removed} unfinished temporary file(s) of an interrupted run",
-                  file=sys.stderr)
-        try:
-            runner = Runner(backend, outdir, options)
-            progress = Progress(runner.summary, total=inputs.count(), stream=sys.stderr)  # today's stderr
-            runner.on_outcome = progress
-            try:
-                summary = runner.run(inputs)
-            finally:
-                progress.close()
-        finally:
-            outdir.close()
-    print(summary_line(summary))
+    summary = Summary()
+    progress = Progress(summary, total=inputs.count(), stream=sys.stderr)
+    try:
+        summary = colorize_files(args.inputs, args.output, on_outcome=progress, on_notice=progress.notice,
+                                 **asdict(settings))  # fmt: skip
+    except (BackendError, ModelError, FolderBusy) as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # the output folder cannot be made or locked
+        raise UsageError(f"cannot use the output folder {args.output}: {exc.strerror or exc}") from None
+    finally:
+        progress.close()
+    for line in summary_lines(summary):
+        print(line)
     if summary.interrupted:
+        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)  # a worker stuck in a write must not keep the process alive
         return EXIT_INTERRUPTED
+    if summary.stopped:
+        return EXIT_STOPPED
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
-def _dry_run(inputs: InputSet, outdir: OutputDir, options: RunOptions, model: str) -> int:
+def _dry_run(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) -> int:
     counts = {"work": 0, "skipped": 0, "failed": 0}
-    for item in plan(inputs, outdir, options, model):
+    for item in plan(inputs, outdir, options, recipe):
         if isinstance(item, Outcome):
             counts[item.status] += 1
             stream = sys.stderr if item.status == "failed" else sys.stdout

@@ -23,6 +23,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")
     parser.add_argument("--exact-l", action="store_true", default=None,
                         help="cpu backend: L of colour JPEGs from RGB as the baseline does (default: luma, faster)")
+    parser.add_argument("--saturation", type=float, metavar="S",
+                        help="scale the predicted colours' chroma (default 1; 0 gray, 1.3 stronger)")
+    parser.add_argument("--memory-limit", metavar="SIZE",
+                        help="memory the run may use at its peak, e.g. 6G or 512M (default: half of this machine's)")
     parser.add_argument("--emulate", action="store_true", default=None,
                         help="ascend backend: run against the acl emulator (no device, no CANN; docs/ascend.md)")
 
@@ -38,6 +42,8 @@ def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
         "max_pixels": args.max_pixels,
         "exact_l": args.exact_l,
         "emulate": args.emulate,
+        "saturation": args.saturation,
+        "memory_limit": args.memory_limit,
         **extra_flags,
     }
     try:
@@ -48,7 +54,7 @@ def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
 
 def model_from(settings: Settings) -> ModelSpec:
     try:
-        return resolve(settings.model, settings.model_dir)
+        return resolve(settings.model, settings.model_dir).with_saturation(settings.saturation)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
 
