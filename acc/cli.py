@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
+from acc import __version__
 from acc.libmessages import captured
 from acc.pipeline import DRAIN_SECONDS
 from acc.stopping import StopSignals
@@ -26,16 +26,9 @@ class UsageError(Exception):
     """A bad invocation or a run that cannot start; printed as one line, exit status 2."""
 
 
-def acc_version() -> str:
-    try:
-        return version("acc-colorize")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acc", description="Colorize black-and-white photographs in bulk.")
-    parser.add_argument("--version", action="version", version=f"acc {acc_version()}")
+    parser.add_argument("--version", action="version", version=f"acc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         import_module(f"acc.commands.{name}").add_parser(sub)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from acc.errors import AccError
 from acc.budget import parse_size
 from acc.probe import DEFAULT_MAX_PIXELS
 
@@ -20,7 +21,7 @@ from acc.probe import DEFAULT_MAX_PIXELS
 MAX_SATURATION = 4.0
 
 
-class ConfigError(Exception):
+class ConfigError(AccError):
     """A bad configuration; str(exc) names the key and what is wrong."""
 
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from acc.errors import AccError
 from acc.probe import IMAGE_SUFFIXES
 
 
@@ -44,7 +45,7 @@ class InputError:
     reason: str
 
 
-class OutputIsInput(Exception):
+class OutputIsInput(AccError):
     """The output folder is one of the input folders: every output would land among the inputs."""
 
 

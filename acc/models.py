@@ -21,10 +21,12 @@ from typing import Any
 
 import yaml
 
+from acc.errors import AccError
+
 USER_MODEL_DIR_ENV = "ACC_MODEL_DIR"
 
 
-class ModelError(Exception):
+class ModelError(AccError):
     """A model that cannot be used: unknown, missing, failing its checksum, or not matching its contract."""
 
 
@@ -179,6 +181,17 @@ def resolve(name: str | None = None, model_dir: Path | None = None) -> ModelSpec
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_status(spec: ModelSpec) -> str:
+    """'verified', 'not installed', or the reason its file fails ('FAILS: ...')."""
+    if not spec.path.exists():
+        return "not installed"
+    try:
+        read_verified(spec)
+    except ModelError as exc:
+        return f"FAILS: {exc}"
+    return "verified"
 
 
 def read_verified(spec: ModelSpec) -> bytes:

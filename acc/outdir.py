@@ -29,24 +29,26 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from acc.errors import AccError
+
 JOURNAL_NAME = ".acc-journal.jsonl"
 LOCK_NAME = ".acc-lock"
 PARTIAL_SUFFIX = ".acc-partial"
 
 
-class UnsafeOutput(Exception):
+class UnsafeOutput(AccError):
     """A target acc refuses to write; str(exc) is the reason."""
 
 
-class OutputExists(Exception):
+class OutputExists(AccError):
     """The target exists and is not this run's to replace (no --overwrite)."""
 
 
-class FolderBusy(Exception):
+class FolderBusy(AccError):
     """Another acc run holds the output folder."""
 
 
-class OutputFolderError(Exception):
+class OutputFolderError(AccError):
     """The output folder as a whole cannot be written (full, read-only, gone): no photo can be finished."""
 
 

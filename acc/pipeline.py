@@ -399,7 +399,9 @@ class Runner:
             self.summary.stopped = self._stop_reason
         return self.summary
 
-    def _render(self, taken: list[Outcome | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int) -> None:
+    def _render(
+        self, taken: list[Outcome | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int
+    ) -> None:
         """Infer the prepared photos of `taken` and queue their rendering in chunks; results keep input order."""
         batch = [t for t in taken if isinstance(t, _Prepared)]
         predictions = iter(self._infer(batch) if batch else [])

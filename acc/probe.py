@@ -15,6 +15,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from acc.errors import BadImage  # noqa: F401 (the backends take the base class from here)
+from acc.errors import (CorruptImage, EmptyImage, ImageTooLarge, NotAnImage, NotARegularFile, TruncatedImage,
+                        UnsupportedImage)
+
 # File name endings acc picks up when it walks a folder. Files named explicitly are tried whatever
 # their ending, so the user gets a reason rather than silence.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp"})
@@ -22,8 +26,6 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".
 DEFAULT_MAX_PIXELS = 100_000_000
 
 
-class BadImage(Exception):
-    """An input acc cannot colorize; str(exc) is the one-line reason shown to the user."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,9 @@ class OpenedInput:
         try:
             st = os.fstat(self._fd)
             if not stat.S_ISREG(st.st_mode):
-                raise BadImage("not a regular file")
+                raise NotARegularFile("not a regular file")
             if st.st_size > size_limit(max_pixels):
-                raise BadImage(f"file too large: {st.st_size / 2**20:.0f} MiB for an image within the pixel cap "
+                raise ImageTooLarge(f"file too large: {st.st_size / 2**20:.0f} MiB for an image within the pixel cap "
                                "(max_pixels)")  # fmt: skip
             self.size = st.st_size
             self.info = probe_header(FileSource(self._fd, st.st_size), max_pixels)
@@ -99,7 +101,7 @@ class OpenedInput:
         while offset < self.size:
             chunk = os.pread(self._fd, min(self.size - offset, 16 << 20), offset)
             if not chunk:
-                raise BadImage("file shrank while being read")
+                raise TruncatedImage("file shrank while being read")
             chunks.append(chunk)
             offset += len(chunk)
         data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
@@ -129,12 +131,12 @@ def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
 def probe_header(src: Source, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Identify an encoded image from its header and check it against the pixel cap."""
     if not src.size:
-        raise BadImage("empty file")
+        raise EmptyImage("empty file")
     info = _parse(src)
     if info.width <= 0 or info.height <= 0:
-        raise BadImage(f"invalid {info.format.upper()} header: size {info.width}x{info.height}")
+        raise CorruptImage(f"invalid {info.format.upper()} header: size {info.width}x{info.height}")
     if info.pixels > max_pixels:
-        raise BadImage(
+        raise ImageTooLarge(
             f"too large: {info.width}x{info.height} = {info.pixels / 1e6:.1f} MP exceeds the "
             f"{max_pixels / 1e6:g} MP cap (max_pixels)"
         )
@@ -145,7 +147,7 @@ def check_complete(data: bytes, info: ImageInfo) -> None:
     """Refuse a JPEG cut short: entropy-coded data never holds 0xFFD9 (0xFF is stuffed), so an EOI after
     the first scan is the real end of image; without it libjpeg would only warn and fill in gray."""
     if info.format == "jpeg" and data.find(b"\xff\xd9", info.data_offset) < 0:
-        raise BadImage("truncated JPEG: no end-of-image marker")
+        raise TruncatedImage("truncated JPEG: no end-of-image marker")
 
 
 def _parse(src: Source) -> ImageInfo:
@@ -161,11 +163,11 @@ def _parse(src: Source) -> ImageInfo:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return _webp(src.read(0, 64))
     if head[4:8] == b"ftyp":
-        raise BadImage("unsupported format: HEIF/AVIF")
+        raise UnsupportedImage("unsupported format: HEIF/AVIF")
     for magic, name in _UNSUPPORTED:
         if head.startswith(magic):
-            raise BadImage(f"unsupported format: {name}")
-    raise BadImage("not an image (unrecognised file format)")
+            raise UnsupportedImage(f"unsupported format: {name}")
+    raise NotAnImage("not an image (unrecognised file format)")
 
 
 _UNSUPPORTED = [
@@ -178,8 +180,8 @@ _UNSUPPORTED = [
 ]
 
 
-def _truncated(fmt: str) -> BadImage:
-    return BadImage(f"truncated {fmt} header")
+def _truncated(fmt: str) -> TruncatedImage:
+    return TruncatedImage(f"truncated {fmt} header")
 
 
 def _jpeg(src: Source) -> ImageInfo:
@@ -191,7 +193,7 @@ def _jpeg(src: Source) -> ImageInfo:
     while pos + 4 <= n:
         head = src.read(pos, 4)
         if head[0] != 0xFF:
-            raise BadImage("corrupt JPEG: bad marker")
+            raise CorruptImage("corrupt JPEG: bad marker")
         marker = head[1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -201,7 +203,7 @@ def _jpeg(src: Source) -> ImageInfo:
             continue
         (length,) = struct.unpack(">H", head[2:4])
         if length < 2:
-            raise BadImage("corrupt JPEG: bad segment length")
+            raise CorruptImage("corrupt JPEG: bad segment length")
         if pos + 2 + length > n:
             raise _truncated("JPEG")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
@@ -217,13 +219,13 @@ def _jpeg(src: Source) -> ImageInfo:
                 orientation = _exif_orientation(segment[6:])
         elif marker == 0xDA:  # start of scan: entropy-coded data follows
             if frame is None:
-                raise BadImage("corrupt JPEG: scan before frame header")
+                raise CorruptImage("corrupt JPEG: scan before frame header")
             width, height, progressive, components, bits = frame
             return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length)
         elif marker == 0xD9:
             break
         pos += 2 + length
-    raise _truncated("JPEG") if frame is None else BadImage("truncated JPEG: no image data")
+    raise _truncated("JPEG") if frame is None else TruncatedImage("truncated JPEG: no image data")
 
 
 def _exif_orientation(tiff: bytes) -> int:
@@ -283,7 +285,7 @@ def _tiff(src: Source) -> ImageInfo:
     except struct.error:
         raise _truncated("TIFF") from None
     if 256 not in tags or 257 not in tags:
-        raise BadImage("corrupt TIFF: no image size")
+        raise CorruptImage("corrupt TIFF: no image size")
     # BitsPerSample with several samples is an offset to the values: count it as 16 bits, an upper bound.
     bits = tags.get(258, 8) if tags.get(277, 1) == 1 else 16
     return ImageInfo("tiff", tags[256], tags[257], channels=tags.get(277, 1), bits=min(max(bits, 8), 64))

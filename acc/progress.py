@@ -79,7 +79,8 @@ def summary_lines(summary: Summary) -> list[str]:
         + (" - interrupted, run again to resume" if summary.interrupted else "")
     ]
     if summary.ignored:
-        kinds = ", ".join(f"{suffix} x{n}" for suffix, n in sorted(summary.ignored.items(), key=lambda kv: (-kv[1], kv[0])))
+        by_count = sorted(summary.ignored.items(), key=lambda kv: (-kv[1], kv[0]))
+        kinds = ", ".join(f"{suffix} x{n}" for suffix, n in by_count)
         total = sum(summary.ignored.values())
         lines.append(f"ignored: {total} file{'s' if total != 1 else ''} of unsupported types ({kinds})")
     if summary.stopped:

@@ -66,7 +66,8 @@ def test_special_files_are_reported_without_being_opened(tmp_path: Path, acc_env
 STUCK_DRIVER = """
 import sys, threading
 from pathlib import Path
-import acc.backends, acc.pipeline
+import acc.pipeline
+from acc.backends import BACKENDS
 from acc.backends.opencv import OpenCVBackend
 
 class Stuck(OpenCVBackend):
@@ -79,7 +80,7 @@ class Stuck(OpenCVBackend):
         return super().render(frame, prediction, fmt)
 
 sys.modules["stuck_backend"] = sys.modules[__name__]
-acc.backends.BACKENDS["stuck"] = "stuck_backend:Stuck"
+BACKENDS["stuck"] = "stuck_backend:Stuck"
 acc.pipeline.DRAIN_SECONDS = float(sys.argv[2])
 from acc.cli import main
 sys.exit(main(sys.argv[3:]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from importlib import import_module
 
+from acc.errors import AccError
 from acc.backends.base import Backend, OutputFormat
 from acc.models import ModelSpec
 
@@ -22,7 +23,7 @@ PLANNED: dict[str, str] = {
 }
 
 
-class BackendError(Exception):
+class BackendError(AccError):
     """A backend that cannot be used here; str(exc) says why."""
 
 

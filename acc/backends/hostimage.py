@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from acc.backends.base import OutputFormat
-from acc.probe import BadImage, ImageInfo
+from acc.errors import CorruptImage, UnsupportedImage
+from acc.probe import ImageInfo
 
 # OpenCV's own log lines ("libpng error: ...") would duplicate the one-line reason acc prints.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -34,9 +35,9 @@ def decode_unchanged(data: bytes, info: ImageInfo) -> np.ndarray:
     """Decode with every channel and the full bit depth kept: (H, W), (H, W, 3) BGR or (H, W, 4) BGRA."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise BadImage(f"corrupt or truncated {info.format.upper()} data")
+        raise CorruptImage(f"corrupt or truncated {info.format.upper()} data")
     if (img.shape[1], img.shape[0]) != (info.width, info.height):
-        raise BadImage(f"decoded size {img.shape[1]}x{img.shape[0]} differs from the header's")
+        raise CorruptImage(f"decoded size {img.shape[1]}x{img.shape[0]} differs from the header's")
     return img
 
 
@@ -52,7 +53,7 @@ def split_alpha(img: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
     elif img.dtype in (np.float32, np.float64):
         peak = 1.0
     else:
-        raise BadImage(f"unsupported sample type {img.dtype}")
+        raise UnsupportedImage(f"unsupported sample type {img.dtype}")
     alpha = None
     if img.ndim == 3 and img.shape[2] == 4:
         alpha = np.clip(img[:, :, 3] * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
@@ -63,7 +64,7 @@ def split_alpha(img: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
     elif img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     elif img.ndim != 2 and not (img.ndim == 3 and img.shape[2] == 3):
-        raise BadImage(f"unsupported channel layout {img.shape}")
+        raise UnsupportedImage(f"unsupported channel layout {img.shape}")
     return img, alpha, peak
 
 

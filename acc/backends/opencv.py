@@ -27,7 +27,8 @@ import numpy as np
 from acc.backends.base import OutputFormat
 from acc.backends.host import HostInferenceBackend
 from acc.backends.hostimage import decode_unchanged, encode_bgr, split_alpha
-from acc.probe import BadImage, ImageInfo
+from acc.errors import CorruptImage
+from acc.probe import ImageInfo
 
 
 @dataclass
@@ -44,7 +45,7 @@ class OpenCVBackend(HostInferenceBackend):
         if info.format == "jpeg":
             bgr, alpha, peak = cv2.imdecode(buf, cv2.IMREAD_COLOR), None, 255.0
             if bgr is None:
-                raise BadImage("corrupt JPEG data")
+                raise CorruptImage("corrupt JPEG data")
         else:
             pixels, alpha, peak = split_alpha(decode_unchanged(data, info))
             bgr = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR) if pixels.ndim == 2 else pixels

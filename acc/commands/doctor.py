@@ -8,12 +8,12 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, has_emulator
+from acc.api import backends, models
 from acc.backends.ascend.status import report as ascend_report
-from acc.cli import EXIT_FAILED, EXIT_OK, acc_version
+from acc import __version__
+from acc.cli import EXIT_FAILED, EXIT_OK
 from acc.commands.common import add_engine_options, settings_from
-from acc.commands.models import model_rows, model_status
-from acc.models import ModelError, default_model_dir, resolve
+from acc.models import ModelError, default_model_dir, file_status, resolve
 
 PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "numba", "pyyaml", "tqdm"]
 OPTIONAL = ["torch", "onnx"]
@@ -35,38 +35,32 @@ def _version(dist: str) -> str:
 def _print_models(model_dir: Path | None) -> None:
     """Every model acc knows and whether its file verifies (a damaged registry shows in the model line)."""
     try:
-        _, rows = model_rows(model_dir)
+        infos = models(model_dir)
     except ModelError:
         return
     print("models:")
-    for name, where, status, _ in rows:
-        print(f"  {name:12} {where:9} {status}")
+    for info in infos:
+        print(f"  {info.name:12} {info.where:9} {info.status}")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     healthy = True
-    print(f"acc {acc_version()} on Python {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
+    print(f"acc {__version__} on Python {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
     print("packages: " + ", ".join(f"{p} {_version(p)}" for p in PACKAGES))
     print("optional: " + ", ".join(f"{p} {_version(p)}" for p in OPTIONAL))
     print("backends:")
-    for name in [*BACKENDS, *PLANNED]:
-        try:
-            cls = backend_class(name)
-            emulated = settings.emulate and has_emulator(cls)
-            reason = None if emulated else cls.unavailable_reason()
-        except BackendError as exc:
-            emulated, reason = False, str(exc).split(": ", 1)[-1]
-        mark = "selected" if name == settings.backend else ""
-        state = ("ok (emulated)" if emulated else "ok") if reason is None else "not available: " + reason
-        print(f"  {name:8} {state} {mark}".rstrip())
-        if name == settings.backend and reason is not None:
+    for info in backends(settings.emulate):
+        mark = "selected" if info.name == settings.backend else ""
+        state = ("ok (emulated)" if info.emulated else "ok") if info.available else "not available: " + info.reason
+        print(f"  {info.name:8} {state} {mark}".rstrip())
+        if info.name == settings.backend and not info.available:
             healthy = False
     print(f"user model folder: {settings.model_dir or default_model_dir()}")
     _print_models(settings.model_dir)
     try:
         spec = resolve(settings.model, settings.model_dir)
-        status = model_status(spec)
+        status = file_status(spec)
         print(f"model: {spec.name} ({'bundled' if spec.bundled else 'user'}) {spec.path}: {status}")
         healthy = healthy and status == "verified"
     except ModelError as exc:

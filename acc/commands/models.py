@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from acc.cli import EXIT_FAILED, EXIT_OK, UsageError
-from acc.models import ModelError, ModelSpec, default_model_dir, load_catalogue, load_registry, read_verified
+from acc.api import models
+from acc.models import ModelError, default_model_dir
 
 FETCH_HELP = """\
 Download the official PyTorch weights of NAME (or take a copy you have: --from FILE), check their
@@ -29,38 +30,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fp.set_defaults(run=run_fetch)
 
 
-def model_status(spec: ModelSpec) -> str:
-    """'verified', 'not installed', or the reason its file fails."""
-    if not spec.path.exists():
-        return "not installed"
-    try:
-        read_verified(spec)
-    except ModelError as exc:
-        return f"FAILS: {exc}"
-    return "verified"
-
-
-def model_rows(model_dir: Path | None) -> tuple[str, list[tuple[str, str, str, str]]]:
-    """(default model, rows of name, where, status, description): the installed models and the fetchable
-    ones not installed yet, sorted by name. Raises ModelError for a damaged registry."""
-    default, specs = load_registry(model_dir)
-    rows = [(name, "bundled" if spec.bundled else "user", model_status(spec), spec.description)
-            for name, spec in specs.items()]  # fmt: skip
-    rows += [(name, "fetchable", "not installed", f"{item.entry.get('description', '')} (acc models fetch {name})")
-             for name, item in load_catalogue().items() if name not in specs]  # fmt: skip
-    return default, sorted(rows)
-
-
 def run_list(args: argparse.Namespace) -> int:
     try:
-        default, rows = model_rows(args.model_dir)
+        infos = models(args.model_dir)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
     print(f"user model folder: {args.model_dir or default_model_dir()}")
-    for name, where, status, description in rows:
-        mark = "*" if name == default else " "
-        print(f"{mark} {name:12} {where:9} {status:14} {description}")
-    return EXIT_FAILED if any(status.startswith("FAILS") for _, _, status, _ in rows) else EXIT_OK
+    for info in infos:
+        description = info.description + (f" (acc models fetch {info.name})" if info.where == "fetchable" else "")
+        print(f"{'*' if info.default else ' '} {info.name:12} {info.where:9} {info.status:14} {description}")
+    return EXIT_FAILED if any(info.status.startswith("FAILS") for info in infos) else EXIT_OK
 
 
 def run_fetch(args: argparse.Namespace) -> int:
