@@ -27,6 +27,11 @@ class Lane:
         runtime.defer(self.acl, "rt.destroy_stream", self.stream)
         self.dvpp = Dvpp(runtime, pool)
         self._after: list[tuple[Callable[..., Any], tuple]] = []
+        runtime.defer(self._flush)  # runs first at close: releases still waiting for a sync go before the stream
+
+    def _flush(self) -> None:
+        if self._after:
+            self.sync()
 
     def after_sync(self, release: Callable[..., Any], *args: Any) -> None:
         self._after.append((release, args))

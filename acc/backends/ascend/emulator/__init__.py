@@ -32,7 +32,7 @@ with their own TBE code on numpy (kernels/ascend/tbe_numpy.py). Timings mean not
 from __future__ import annotations
 
 from acc.backends.ascend import constants as C
-from acc.backends.ascend.emulator.core import AclFail, Device, EmulatorFault, api
+from acc.backends.ascend.emulator.core import AclFail, Device, EmulatorFault, EmulatorLeak, api
 from acc.backends.ascend.emulator.mdl import DEFAULT_BATCHES, Mdl
 from acc.backends.ascend.emulator.media import Media
 from acc.backends.ascend.emulator.op import Desc, Op
@@ -44,31 +44,41 @@ class Util:
     def __init__(self, dev: Device) -> None:
         self.dev = dev
 
-    def bytes_to_ptr(self, data: bytes | bytearray) -> int:
+    def bytes_to_ptr(self, data: bytes) -> int:
         with self.dev.lock:
             return self.dev.borrow(data)
 
     def ptr_to_bytes(self, ptr: int, size: int) -> bytes:
-        """Reads host memory; given a device pointer the real function would read garbage or crash."""
+        """Reads the application's memory; given another pointer the real function reads garbage or crashes."""
         with self.dev.lock:
             try:
-                block = self.dev.find_kind(ptr, size, ("host", "borrowed"), "acl.util.ptr_to_bytes")
+                block = self.dev.find_kind(ptr, size, self.dev.app_memory, "acl.util.ptr_to_bytes")
             except AclFail as fail:
                 raise EmulatorFault(fail.message) from None
             return block.view(ptr, size).tobytes()
 
 
 class Emulator:
-    def __init__(self, soc: str = DEFAULT_SOC, threads: int = 0, batches: tuple[int, ...] = DEFAULT_BATCHES) -> None:
+    def __init__(self, soc: str = DEFAULT_SOC, threads: int = 0, batches: tuple[int, ...] = DEFAULT_BATCHES,
+                 run_mode: int = C.ACL_HOST) -> None:  # fmt: skip
         """threads: ONNX Runtime's intra-op threads for the model (0: its default); batches: the batch
-        sizes the emulated .om is built for (emulator/mdl.py)."""
-        self.dev = Device(soc)
+        sizes the emulated .om is built for (emulator/mdl.py); run_mode: where the application runs,
+        ACL_HOST (a server with an Atlas 300 card) or ACL_DEVICE (on an Atlas 200 DK itself)."""
+        self.dev = Device(soc, run_mode)
         self.rt = Rt(self.dev)
         self.media = Media(self.dev)
         self.mdl = Mdl(self.dev, threads, batches)
         self.op = Op(self.dev)
         self.util = Util(self.dev)
         self.last_leaks: list[str] = []
+
+    def fail_next(self, task: str, code: int = C.ACL_ERROR_RT_AICPU_EXCEPTION) -> None:
+        """Test hook: the next queued work named `task` ("JPEGD", "VPC resize", "JPEGE", an op type) fails on
+        the device, reported by synchronize_stream with `code`. The documented rules cannot provoke every
+        device-side failure (a stream JPEGD's hardware cannot decode, say); this lets tests see how the
+        caller copes with one."""
+        with self.dev.lock:
+            self.dev.faults.setdefault(task, []).append(code)
 
     @api("ret", needs_init=False)
     def init(self, config_path: str | None = None) -> None:
@@ -78,13 +88,13 @@ class Emulator:
 
     @api("ret", needs_init=False)
     def finalize(self) -> None:
+        """Returns success as CANN does; anything still alive raises EmulatorLeak (CANN documents no code)."""
         if not self.dev.initialized:
             raise AclFail(C.ACL_ERROR_REPEAT_FINALIZE, "acl.finalize without acl.init")
         self.last_leaks = self.leaks()
         self.dev.reset()  # everything the process held is gone
         if self.last_leaks:
-            leaks = "; ".join(self.last_leaks)
-            raise AclFail(C.ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED, f"still alive at finalize: {leaks}")
+            raise EmulatorLeak(f"still alive at acl.finalize: {'; '.join(self.last_leaks)}")
 
     def leaks(self) -> list[str]:
         """Everything still alive: handles by kind, allocations by kind, an open device."""
@@ -126,4 +136,4 @@ class Emulator:
         return self.dev.get(desc, "tensor_desc").size
 
 
-__all__ = ["AclFail", "Emulator", "EmulatorFault"]
+__all__ = ["AclFail", "Emulator", "EmulatorFault", "EmulatorLeak"]
