@@ -18,12 +18,12 @@ JPEGD   (aclpythondevg_01_0321, aclcppdevg_03_0357) input in DVPP memory; Huffma
         with dvpp_get_pic_desc_width/height). Its width stride is that width aligned to 128 (310) or 64
         (310P), its height stride the height aligned to 16, its buffer >= ws * hs * 3/2, in DVPP memory.
         A gray JPEG decodes with its chroma set to 128. Padding bytes are not written (they keep poison).
-VPC     (aclpythondevg_01_0295/0297, aclcppdevg_03_1533) NV12/NV21 in and out, even widths and heights,
+VPC     (aclcppdevg_03_0337/0339, aclcppdevg_03_1533) NV12/NV21 in and out, even widths and heights,
         width stride a multiple of 16 and height stride of 2 (at least the width and height; on the 310
         width stride 32..16384, height stride 6..16384), input 10x6 .. 8192x8192, output 10x6 ..
         4096x4096, scale per axis within [1/32, 16], DVPP memory. Interpolation 0..4 on the 310, 0..2 on
         the 310P (which runs 0 as 1).
-JPEGE   (aclpythondevg_01_0316) NV12/NV21, even width and height, 32x32 .. 8192x8192, width stride a
+JPEGE   (aclpythondevg_01_0328, aclcppdevg_03_0197) NV12/NV21, even width and height, 32x32 .. 8192x8192, width stride a
         multiple of 16 (>= width), height stride the height or the height aligned to 16, buffer >= ws *
         hs * 3/2, input in DVPP memory aligned to 128 bytes; output in DVPP memory; the size pointer is
         host memory holding the output buffer's size (read when the call is made) and receives the
