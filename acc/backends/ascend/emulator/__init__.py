@@ -1,32 +1,38 @@
 """An emulator of the part of CANN's `acl` module (pyacl) that acc uses, for machines without an Ascend.
 
-    acl = Emulator("Ascend310")      # or "Ascend310P3"; then use it as `import acl` would be used
+    acl = Emulator("Ascend310")      # or "Ascend310P3"; run_mode=ACL_DEVICE plays an Atlas 200 DK
 
-It keeps pyacl's names, arguments and return shapes, and enforces what the CANN documentation states,
-failing the way the real library does: a non-zero return code (the documented one), with the reason in
-acl.get_recent_err_msg(). Enforced:
+It keeps pyacl's names, arguments and return shapes, and enforces what the CANN documentation and ACL
+sources state, failing the way the real library does: a non-zero return code (the documented one), at
+the call for what the host-side library checks and at acl.rt.synchronize_stream for what the device
+checks, with the reason in acl.get_recent_err_msg(). Enforced:
 
 - call order and lifetimes: acl.init first; a current context per thread (acl.rt.set_context) for
   anything touching the device; streams used only in their context; handles used only while alive
-  and as what they are (a picture description is not a channel);
-- memory kinds: device (rt.malloc), DVPP (media.dvpp_malloc), host (rt.malloc_host, util.bytes_to_ptr)
-  are separate address spaces (ACL_HOST run mode); DVPP calls take DVPP memory only; memcpy's kind must
-  match where its pointers live; frees must match allocations; ranges must lie inside one allocation;
-- DVPP rules per SoC (see emulator/media.py): JPEGD supported streams, sizes and output strides; VPC
-  even sizes, stride alignment, size limits and scale range; JPEGE sizes, strides, 128-byte alignment,
-  quality range;
+  and as what they are (a picture description is not a channel); a channel description outlives its
+  channel (148051);
+- memory kinds: device (rt.malloc), DVPP (media.dvpp_malloc), host (rt.malloc_host, util.bytes_to_ptr);
+  separate address spaces in ACL_HOST run mode (memcpy's kind must match where its pointers live), one
+  in ACL_DEVICE mode (where load_from_mem takes device memory); DVPP work takes DVPP memory only; frees
+  must match allocations; ranges must lie inside one allocation;
+- util.bytes_to_ptr: bytes only (ValueError), and a pointer into a bytes object that has since been
+  freed raises EmulatorFault (pyACL keeps no reference to it);
+- DVPP rules per SoC (see emulator/media.py): JPEGD supported streams, sizes, EXIF orientation, odd
+  sizes and output strides; VPC even sizes, stride alignment, size limits, scale range and
+  interpolations; JPEGE sizes, strides, 128-byte alignment, quality range;
 - asynchrony: *_async calls and operator executions only queue work; their outputs hold poison (NaN
   for float data, noise otherwise) until acl.rt.synchronize_stream runs them in order; memory freed or
   overwritten while queued work uses it makes that synchronize fail; a model run on an input queued
   work is still writing fails;
 - single operators: found by op type + tensor descriptions + attributes exactly as compiled in the
   single-op JSON (emulator/op.py);
-- leaks: acl.finalize lists every allocation, description, channel, stream, context, model, dataset
-  and handle still alive and returns ACL_ERROR_RELATIVE_RESOURCE_NOT_CLEARED.
+- leaks: acl.finalize returns success, as CANN's does, then raises EmulatorLeak listing every
+  allocation, description, channel, stream, context, model, dataset and handle still alive.
 
 What it computes: JPEG decoding and encoding with libjpeg-turbo (simplejpeg), VPC resizing with OpenCV,
 the model with ONNX Runtime from the registry's ONNX file (in place of the .om), the custom operators
-with their own TBE code on numpy (kernels/ascend/tbe_numpy.py). Timings mean nothing.
+with their own TBE code on numpy (kernels/ascend/tbe_numpy.py, each chip's DSL rules). Timings mean
+nothing. Emulator.fail_next lets tests make the device report a failure.
 """
 
 from __future__ import annotations
