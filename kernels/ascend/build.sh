@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --soc) soc="$2"; shift 2 ;;
     --no-install) install=0; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
