@@ -28,10 +28,6 @@ DVPP_BASE = 2 << 48
 ALIGN = 128  # rt.malloc and dvpp_malloc return 128-byte aligned memory
 GUARD = 4096  # gap between emulated allocations, so an overrun never lands in a neighbour
 FREED_KEEP = 4096  # freed bytes_to_ptr buffers remembered, to name a use after free as such
-# References the emulator itself holds to a bytes object bytes_to_ptr was given (Block.owner, and the numpy
-# view's base), plus the one sys.getrefcount's argument adds: at this count no one else holds it, and
-# without the emulator CPython would have freed it.
-_OWNER_REFS = 3
 
 
 class AclFail(Exception):
@@ -68,7 +64,22 @@ class Block:
     @property
     def freed(self) -> bool:
         """Borrowed memory whose bytes object only the emulator still references: CPython would have freed it."""
-        return self.owner is not None and sys.getrefcount(self.owner) <= _OWNER_REFS
+        return self.owner is not None and self._owner_refs() <= _OWNER_REFS
+
+    def _owner_refs(self) -> int:
+        return sys.getrefcount(self.owner)
+
+
+def _count_owner_refs() -> int:
+    """The count Block.freed sees for a bytes object held by a Block alone (its owner field and its numpy
+    view's base), measured rather than assumed: CPython versions differ in what getrefcount counts."""
+    data = b"%d" % id(object())  # a fresh object, not a cached constant
+    block = Block(0, len(data), "borrowed", np.frombuffer(data, np.uint8), owner=data)
+    del data
+    return block._owner_refs()
+
+
+_OWNER_REFS = _count_owner_refs()
 
 
 @dataclass
