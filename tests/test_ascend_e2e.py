@@ -30,10 +30,14 @@ import numpy as np
 import pytest
 
 from acc.backends import BackendError, create_backend
+from acc.backends.ascend import constants as C
+from acc.backends.ascend.acl_api import AclError
 from acc.backends.ascend.backend import op_model_dir
+from acc.backends.base import OutputFormat
 from acc.cli import main
 from acc.kernels.ascend import nv12, singleop
 from acc.models import ModelError, resolve
+from acc.probe import probe
 from conftest import TEST_MODEL, color_photo, encode, gradient_photo, make_model_dir, write_registry
 
 SOC = "Ascend310"
@@ -59,7 +63,7 @@ def _inputs() -> dict[str, bytes]:
         "gray.jpg": encode(gray, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 95),  # JPEGD
         "colour.jpg": encode(colour, ".jpg"),  # JPEGD; L from luma on both backends
         "progressive.jpg": encode(gray, ".jpg", cv2.IMWRITE_JPEG_PROGRESSIVE, 1),  # JPEGD refuses: host
-        "rotated.jpg": exif_rotated(encode(gradient_photo(48, 64, seed=24), ".jpg"), 6),  # host (EXIF)
+        "rotated.jpg": exif_rotated(encode(gradient_photo(48, 64, seed=24), ".jpg"), 6),  # EXIF-rotated: host
         "gray_png.png": encode(gradient_photo(64, 72, seed=25), ".png"),  # host decode
         "gray16.png": encode(gradient_photo(40, 52, seed=26).astype(np.uint16) * 257, ".png"),
         "colour_png.png": encode(color_photo(60, 90, seed=29), ".png"),  # host: L from RGB, as the cpu backend
@@ -200,10 +204,12 @@ def test_doctor_says_emulated_or_why_not(runs: dict, capsys) -> None:
         out = capsys.readouterr().out
         assert code == 0 and re.search(r"^  ascend\s+ok \(emulated\) selected$", out, re.M), out
         assert "mode: emulated (the acl emulator as Ascend310" in out
+        assert "hardware: never run on an Ascend device: tested against the emulator only" in out
         assert re.search(rf"operators: single-op JSON in .*{TEST_MODEL}_Ascend310_ops", out)
         code = main(["doctor", "--backend", "ascend", "--model", TEST_MODEL])
         out = capsys.readouterr().out
         assert code == 1 and "mode: not available (no CANN: module acl not importable)" in out
+        assert "hardware: never run on an Ascend device" in out
 
 
 
@@ -218,3 +224,114 @@ def test_default_model_runs_emulated_with_the_checked_in_operators(tmp_path: Pat
     assert main(argv) == 0
     assert cv2.imread(str(tmp_path / "out" / "gray.jpg")).shape[:2] == cv2.imdecode(
         np.frombuffer(INPUTS["gray.jpg"], np.uint8), cv2.IMREAD_COLOR).shape[:2]  # fmt: skip
+
+
+# --- device-side failures, other chips and run modes -------------------------------------------------------
+def colorize_one(backend, name: str, fmt: OutputFormat) -> bytes:
+    data = INPUTS[name]
+    frame = backend.decode(data, probe(data))
+    try:
+        x = backend.model_input(frame)
+        (ab,) = backend.infer([x])
+        return backend.render(frame, ab, fmt)
+    finally:
+        backend.release(frame)
+
+
+@pytest.mark.parametrize("step", ["JPEGD", "VPC resize", "JPEGE"])
+def test_a_failure_the_device_reports_sends_that_photo_to_the_host(runs: dict, step: str) -> None:
+    """The same photo with and without a JPEGD / VPC / JPEGE failure at synchronize: the host takes over that
+    step, and the output is the same bytes (the host's decode, resize and encode are what the emulator runs)."""
+    spec = resolve(TEST_MODEL, runs["model_dir"])
+    backend = create_backend("ascend", spec, emulate=True)
+    try:
+        fmt = OutputFormat("jpeg", 90)
+        clean = colorize_one(backend, "gray.jpg", fmt)
+        backend.acl.raw.fail_next(step)
+        assert colorize_one(backend, "gray.jpg", fmt) == clean
+        assert backend.device_fallbacks == {step.split()[0]: 1}
+        assert colorize_one(backend, "gray.jpg", fmt) == clean  # and the next photo is the device's again
+        assert sum(backend.device_fallbacks.values()) == 1
+    finally:
+        backend.close()
+
+
+def test_a_failure_at_the_call_is_not_taken_over(runs: dict, monkeypatch) -> None:
+    """A non-zero code from the call itself is a bug, not the photo's: it is raised, not hidden."""
+    spec = resolve(TEST_MODEL, runs["model_dir"])
+    backend = create_backend("ascend", spec, emulate=True)
+    try:
+        monkeypatch.setattr(backend.acl.raw.media, "dvpp_jpeg_decode_async", lambda *args: C.ACL_ERROR_INVALID_PARAM)
+        with pytest.raises(AclError, match="dvpp_jpeg_decode_async failed"):
+            backend.decode(INPUTS["gray.jpg"], probe(INPUTS["gray.jpg"]))
+        assert not backend.device_fallbacks
+    finally:
+        backend.close()
+
+
+def test_device_side_failures_do_not_fail_the_run(runs: dict, tmp_path: Path, monkeypatch) -> None:
+    """Through the CLI: one JPEGD, one VPC and one JPEGE failure in a run of four photos; all four are written."""
+    from acc.backends.ascend import emulator
+
+    made = []
+
+    class FailingOnce(emulator.Emulator):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            for step in ("JPEGD", "VPC resize", "JPEGE"):
+                self.fail_next(step)
+            made.append(self)
+
+    monkeypatch.setattr(emulator, "Emulator", FailingOnce)
+    monkeypatch.setenv("ACC_MODEL_DIR", str(runs["model_dir"]))
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["gray.jpg", "colour.jpg", "odd.jpg", "gray_png.png"]
+    for name in names:
+        (src / name).write_bytes(INPUTS[name])
+    out = tmp_path / "out"
+    argv = ["colorize", str(src), "-o", str(out), "--backend", "ascend", "--emulate", "--model", TEST_MODEL,
+            "--workers", "1", "--batch-size", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert len(made) == 1 and all(codes == [] for codes in made[0].dev.faults.values())  # all three happened
+    for name in names:
+        ours = _read(out, name, "jpeg").astype(int)
+        assert np.abs(ours - _read(runs["results"][("ascend", "jpeg")][1], name, "jpeg")).mean() <= 0.5, name
+
+
+@pytest.fixture(scope="module")
+def runs_310p(runs: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same inputs through the emulated 310P (PNG)."""
+    build_ops(runs["model_dir"], "Ascend310P3")
+    out = tmp_path_factory.mktemp("ascend_310p") / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACC_MODEL_DIR", str(runs["model_dir"]))
+        mp.setenv("ACC_ASCEND_SOC", "Ascend310P3")
+        argv = ["colorize", str(runs["src"]), "-o", str(out), "--backend", "ascend", "--emulate", "--model",
+                TEST_MODEL, "--format", "png", "--workers", "2", "--threads", "1"]  # fmt: skip
+        assert main(argv) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["gray.jpg", "odd.jpg", "progressive.jpg"])
+def test_the_310p_matches_the_310(runs: dict, runs_310p: Path, name: str) -> None:
+    """On the 310P JPEGD drops an odd photo's last column/row, so odd.jpg is decoded on the host; the rest
+    goes through JPEGD with 64-aligned strides. Same operators, same maths: the same pixels as the 310's."""
+    ours, theirs = _read(runs_310p, name, "png"), _read(runs["results"][("ascend", "png")][1], name, "png")
+    assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
+
+
+def test_the_application_on_the_device_loads_the_model_from_device_memory(runs: dict, tmp_path: Path) -> None:
+    """ACL_DEVICE (an Atlas 200 DK): load_from_mem takes device memory there, copies are DEVICE_TO_DEVICE."""
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACC_MODEL_DIR", str(runs["model_dir"]))
+        mp.setenv("ACC_ASCEND_RUN_MODE", "device")
+        argv = ["colorize", str(runs["src"] / "gray.jpg"), str(runs["src"] / "gray_png.png"), "-o", str(out),
+                "--backend", "ascend", "--emulate", "--model", TEST_MODEL, "--format", "png"]  # fmt: skip
+        assert main(argv) == 0
+        backend = create_backend("ascend", resolve(TEST_MODEL, runs["model_dir"]), emulate=True)
+        assert backend.runtime.run_mode == C.ACL_DEVICE
+        backend.close()
+    for name in ("gray.jpg", "gray_png.png"):
+        assert np.array_equal(_read(out, name, "png"), _read(runs["results"][("ascend", "png")][1], name, "png"))

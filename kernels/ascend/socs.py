@@ -1,7 +1,8 @@
 """The Ascend chips acc targets and the documented facts that differ between them.
 
-Sources: ../../docs/ascend.md cites the CANN pages each value comes from (JPEGD output strides, JPEGE
-quality range, which TBE vector primitives take float32).
+Sources: ../../docs/ascend.md cites the CANN pages and sources each value comes from (JPEGD output strides
+and odd sizes, JPEGE quality range, VPC interpolations). What the TBE DSL accepts per chip is in
+dsl_support.py.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ MAX_SIDE = 8192  # JPEGD, JPEGE and VPC input limit; also the widest AbMerge ban
 class Soc:
     name: str  # what acl.get_soc_name() returns and `atc --soc_version` takes
     stride_align: int  # JPEGD output width stride alignment (height stride: 16 on both)
-    even_decode_size: bool  # JPEGD output width/height rounded up to even
+    jpegd_floors_odd: bool  # JPEGD rounds an odd output width/height down to even
     jpege_min_level: int  # JPEGE quality level range is [jpege_min_level, 100]
-    fp32_exp: bool  # tbe.dsl.vexp / vlog accept float32
+    interpolations: tuple[int, ...]  # VPC resize algorithms (acldvppSetResizeConfigInterpolation)
 
 
 SOCS: dict[str, Soc] = {
-    "Ascend310": Soc("Ascend310", stride_align=128, even_decode_size=False, jpege_min_level=0, fp32_exp=False),
-    "Ascend310P3": Soc("Ascend310P3", stride_align=64, even_decode_size=True, jpege_min_level=1, fp32_exp=True),
-}
+    "Ascend310": Soc("Ascend310", stride_align=128, jpegd_floors_odd=False, jpege_min_level=0,
+                     interpolations=(0, 1, 2, 3, 4)),
+    "Ascend310P3": Soc("Ascend310P3", stride_align=64, jpegd_floors_odd=True, jpege_min_level=1,
+                       interpolations=(0, 1, 2)),
+}  # fmt: skip
 DEFAULT_SOC = "Ascend310"
 HEIGHT_ALIGN = 16  # JPEGD output height stride alignment, both chips
 

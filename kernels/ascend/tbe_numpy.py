@@ -1,13 +1,23 @@
 """Just enough of the TBE DSL, in numpy, to run acc's operators (kernels/ascend/tbe/) without CANN.
 
-Only the primitives acc_colour.py uses exist here, with the rules the DSL enforces: element-wise
-operands of one dtype and one shape (broadcasting is explicit), scalars of the tensor's dtype, vexp and
-vlog only in the dtypes the chip supports (float16 alone on the Ascend 310), the casts TBE provides.
-Each primitive's result is rounded to its dtype, as numpy does for float16; the device's exp/log are
+Only the primitives acc_colour.py uses exist here (plus vcmpsel and floor, so that code using them fails
+its test the way it would fail or degrade on the chip), each with the rules CANN's own DSL applies on the
+chip the run plays (kernels/ascend/dsl_support.py, transcribed from CANN 8.1.RC1):
+
+- the per-SoC dtype table (DSL_CHECK_SUPPORT_MAP): a call in a dtype the chip lacks raises, as the DSL's
+  dtype check does (float32 vexp/vlog on the 310; floor of float32 on the 310);
+- the silent casts: vcmpsel on the 310 casts float32 operands to float16 and returns float16, as the
+  classic (non-unified) DSL does when Intrinsic_vsel lacks the dtype; a scalar of another dtype is cast to
+  the tensor's. Each one is recorded in the run's Trace, so a test can assert an operator has none;
+- cast_to goes the way cast._cast goes (direct vconv, else through float32, else float16); only the
+  conversions whose result is known exactly are emulated (float -> uint8 of integers only);
+- element-wise operands of one dtype and one shape (broadcasting is explicit).
+
+Each primitive's result is rounded to its dtype, as numpy does; the device's exp, log and reciprocal are
 not correctly rounded, so hardware tolerances are re-measured by tests/hardware.
 
-    load_op()          the operator module, imported against this emulation instead of the real tbe
-    run_op(spec, ...)  run one compiled signature (kernels/ascend/singleop.py) on numpy inputs
+    load_op()                      the operator module, imported against this emulation instead of tbe
+    run_op(spec, inputs, soc)      run one compiled signature (kernels/ascend/singleop.py) on numpy inputs
 
 The real `tbe` package is never shadowed outside load_op's import, so this works beside a CANN install.
 """
@@ -26,15 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from acc.kernels.ascend import dsl_support as dsl
 from acc.kernels.ascend.singleop import OpSpec
-from acc.kernels.ascend.socs import soc as soc_info
 
 OP_FILE = Path(__file__).parent / "tbe" / "acc_colour.py"
 # op type -> the entry function in OP_FILE (the op info's opInterface)
 CUSTOM_OPS = {"LabL": "lab_l", "AbMerge": "ab_merge"}
 
 DTYPES = {"float16": np.float16, "float32": np.float32, "uint8": np.uint8, "int32": np.int32}
-FLOATS = ("float16", "float32")
 
 
 class TbeEmulationError(Exception):
@@ -42,9 +51,18 @@ class TbeEmulationError(Exception):
 
 
 @dataclass
+class Trace:
+    """What one run of an operator asked of the DSL: every call with its dtype, and every silent cast."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (api, dtype it ran in)
+    silent_casts: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Run:
     soc: str
     feeds: dict[str, np.ndarray]
+    trace: Trace = field(default_factory=Trace)
     placeholders: list[np.ndarray] = field(default_factory=list)
     tensor_list: list[np.ndarray] | None = None
 
@@ -59,97 +77,91 @@ def _run() -> _Run:
     return run
 
 
-def _dtype(x: np.ndarray) -> str:
+def _dtype(x: Any) -> str:
     if not isinstance(x, np.ndarray) or x.dtype.name not in DTYPES:
         got = f"{type(x).__name__} {getattr(x, 'dtype', '')}"
         raise TbeEmulationError(f"expected a tensor of {sorted(DTYPES)}, got {got}")
     return x.dtype.name
 
 
-def _pair(a: np.ndarray, b: np.ndarray, what: str) -> str:
-    if _dtype(a) != _dtype(b) or a.shape != b.shape:
-        raise TbeEmulationError(f"{what}: operands {a.dtype}{a.shape} and {b.dtype}{b.shape} differ (broadcast first)")
-    return a.dtype.name
-
-
-def _float(x: np.ndarray, what: str) -> str:
-    dtype = _dtype(x)
-    if dtype not in FLOATS:
-        raise TbeEmulationError(f"{what}: {dtype} is not supported (float16/float32 only)")
+def _checked(api: str, x: np.ndarray) -> str:
+    """The @dtype_check_decorator: the tensor's dtype must be in the chip's table for this API."""
+    dtype, run = _dtype(x), _run()
+    if not dsl.dsl_supports(api, dtype, run.soc):
+        raise TbeEmulationError(f"{dtype} of tbe.dsl.{api} is not supported on {run.soc}")
+    run.trace.calls.append((api, dtype))
     return dtype
 
 
-def _scalar(value: Any, dtype: str, what: str) -> np.generic:
+def _pair(api: str, a: np.ndarray, b: Any) -> str:
+    if not isinstance(b, np.ndarray):
+        raise TbeEmulationError(f"{api}: the second input must be a tensor")
+    if _dtype(a) != _dtype(b) or a.shape != b.shape:
+        raise TbeEmulationError(f"{api}: operands {a.dtype}{a.shape} and {b.dtype}{b.shape} differ (broadcast first)")
+    return _checked(api, a)
+
+
+def _scalar(value: Any, dtype: str, api: str) -> np.generic:
+    """util_astype: a scalar takes the tensor's dtype (a const of another dtype is cast silently)."""
     if isinstance(value, np.generic) and value.dtype.name != dtype:
-        raise TbeEmulationError(f"{what}: scalar of {value.dtype} with a {dtype} tensor")
+        _run().trace.silent_casts.append(f"{api}: {value.dtype} scalar cast to the tensor's {dtype}")
     return DTYPES[dtype](value)
 
 
-def _supported(api: str, dtype: str) -> None:
-    if not api_check_support(api, dtype):
-        raise TbeEmulationError(f"{api} does not support {dtype} on {_run().soc}")
-
-
 # --- tbe.common.platform.platform_info -----------------------------------------------------------------
-def api_check_support(api: str, dtype: str) -> bool:
-    if api in ("tbe.dsl.vexp", "tbe.dsl.vlog") and dtype == "float32":
-        return soc_info(_run().soc).fp32_exp
-    return dtype in FLOATS
+def api_check_support(api: str, dtype: str = "") -> bool:
+    if not api.startswith("tbe.dsl."):
+        return False
+    return dsl.dsl_supports(api.rsplit(".", 1)[1], dtype, _run().soc)
 
 
-# --- tbe.dsl --------------------------------------------------------------------------------------------
+# --- tbe.dsl: element-wise -----------------------------------------------------------------------------
 def vadd(a, b):
-    _float(a, "vadd")
-    _pair(a, b, "vadd")
+    _pair("vadd", a, b)
     return a + b
 
 
 def vsub(a, b):
-    _float(a, "vsub")
-    _pair(a, b, "vsub")
+    _pair("vsub", a, b)
     return a - b
 
 
 def vmul(a, b):
-    _float(a, "vmul")
-    _pair(a, b, "vmul")
+    _pair("vmul", a, b)
     return a * b
 
 
 def vdiv(a, b):
-    _float(a, "vdiv")
-    _pair(a, b, "vdiv")
+    _pair("vdiv", a, b)
     return a / b
 
 
 def vmuls(a, s):
-    return a * _scalar(s, _float(a, "vmuls"), "vmuls")
+    return a * _scalar(s, _checked("vmuls", a), "vmuls")
 
 
 def vadds(a, s):
-    return a + _scalar(s, _float(a, "vadds"), "vadds")
+    return a + _scalar(s, _checked("vadds", a), "vadds")
 
 
 def vmaxs(a, s):
-    return np.maximum(a, _scalar(s, _float(a, "vmaxs"), "vmaxs"))
+    return np.maximum(a, _scalar(s, _checked("vmaxs", a), "vmaxs"))
 
 
 def vmins(a, s):
-    return np.minimum(a, _scalar(s, _float(a, "vmins"), "vmins"))
+    return np.minimum(a, _scalar(s, _checked("vmins", a), "vmins"))
 
 
 def vexp(a):
-    dtype = _float(a, "vexp")
-    _supported("tbe.dsl.vexp", dtype)
-    return np.exp(a.astype(np.float32)).astype(dtype)
+    dtype = _checked("vexp", a)
+    return np.exp(a.astype(np.float64)).astype(dtype)
 
 
 def vlog(a):
-    dtype = _float(a, "vlog")
-    _supported("tbe.dsl.vlog", dtype)
+    dtype = _checked("vlog", a)
     if np.any(a <= 0):
         raise TbeEmulationError("vlog of a value <= 0 (guard the input)")
-    return np.log(a.astype(np.float32)).astype(dtype)
+    return np.log(a.astype(np.float64)).astype(dtype)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -158,54 +170,88 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def vcmpsel(lhs, rhs=None, operation="lt", slhs=None, srhs=None):
-    dtype = _float(lhs, "vcmpsel")
+    """math.vcmpsel, classic mode: tensors the chip's vsel lacks are cast (to float16 on the 310) first."""
     if operation not in _COMPARE:
-        raise TbeEmulationError(f"vcmpsel: unknown operation {operation!r}")
+        raise TbeEmulationError(f"vcmpsel only supports eq, ne, lt, gt, ge and le, not {operation!r}")
+    rhs = 2.0 if rhs is None else rhs
+    slhs = lhs if slhs is None else slhs
+    srhs = (rhs if isinstance(rhs, np.ndarray) else 0.0) if srhs is None else srhs
+    for x in (rhs, slhs, srhs):
+        if isinstance(x, np.ndarray) and (_dtype(x) != _dtype(lhs) or x.shape != lhs.shape):
+            raise TbeEmulationError(f"vcmpsel: operands {lhs.dtype}{lhs.shape} and {x.dtype}{x.shape} differ")
+    run, dtype = _run(), _dtype(lhs)
+    vsel = dsl.VSEL_DTYPES[dsl.short_soc(run.soc)]
+    if dtype not in vsel:  # util.auto_cast_tensor(x, "vsel")
+        to = "float32" if "float32" in vsel and dsl.cast_supported(dtype, "float32", run.soc) else "float16"
+        run.trace.silent_casts.append(f"vcmpsel: {dtype} operands cast to {to} (Intrinsic_vsel on {run.soc})")
+        dtype = to
+    run.trace.calls.append(("vcmpsel", dtype))
 
     def operand(x: Any) -> Any:
-        if isinstance(x, np.ndarray):
-            _pair(lhs, x, "vcmpsel")
-            return x
-        return _scalar(x, dtype, "vcmpsel")
+        return x.astype(dtype) if isinstance(x, np.ndarray) else DTYPES[dtype](x)
 
-    return np.where(_COMPARE[operation](lhs, operand(rhs)), operand(slhs), operand(srhs)).astype(dtype)
+    return np.where(_COMPARE[operation](operand(lhs), operand(rhs)), operand(slhs), operand(srhs)).astype(dtype)
 
 
-_CASTS = {("uint8", "float16"), ("uint8", "float32"), ("float16", "float32"), ("float32", "float16"),
-          ("float16", "uint8"), ("int32", "float16"), ("int32", "float32")}  # fmt: skip
+# --- tbe.dsl: casts ------------------------------------------------------------------------------------
+def _convert(x: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """One vconv, where its result is known exactly: widening, float32 -> float16 (round to nearest even)
+    and float16 -> uint8 of integers (the instruction's rounding of fractions is not documented)."""
+    if (src, dst) in (("uint8", "float16"), ("uint8", "float32"), ("float16", "float32"), ("float32", "float16"),
+                      ("int32", "float32")):  # fmt: skip
+        return x.astype(DTYPES[dst])
+    if (src, dst) == ("float16", "uint8"):
+        if np.any((x != np.floor(x)) | (x < 0) | (x > 255)):
+            raise TbeEmulationError("cast_to float16 -> uint8: emulated for integers in 0..255 only (pass integers "
+                                    "with f1628IntegerFlag=True)")  # fmt: skip
+        return x.astype(np.uint8)
+    raise TbeEmulationError(f"cast_to {src} -> {dst} is not emulated")
 
 
 def cast_to(data, dtype, f1628IntegerFlag=True):  # noqa: N803 (the DSL's own keyword)
-    src = _dtype(data)
-    if (src, dtype) not in _CASTS:
-        raise TbeEmulationError(f"cast_to {src} -> {dtype} is not provided")
-    if (src, dtype) == ("float16", "uint8"):
-        if not f1628IntegerFlag:
-            raise TbeEmulationError("cast_to float16 -> uint8 is emulated for integer data only")
-        if np.any((data != np.floor(data)) | (data < 0) | (data > 255)):
-            raise TbeEmulationError("cast_to float16 -> uint8 with f1628IntegerFlag: data must be integers in 0..255")
-    return data.astype(DTYPES[dtype])
+    src, run = _dtype(data), _run()
+    if src == dtype:
+        return data
+    if src in ("float16", "float32") and dtype in ("int8", "uint8", "int32") and not (src == "float16" and
+                                                                                     f1628IntegerFlag):  # fmt: skip
+        raise TbeEmulationError(f"cast_to {src} -> {dtype}: the DSL's rounding of fractions here is not emulated "
+                                "(round in float, then cast float16 integers with f1628IntegerFlag=True)")
+    try:
+        route = dsl.cast_route(src, dtype, run.soc)
+    except ValueError as exc:
+        raise TbeEmulationError(f"cast_to on {run.soc}: {exc}") from None
+    for dst in route:
+        data, src = _convert(data, src, dst), dst
+    run.trace.calls.append(("cast_to", f"{_dtype(data)} via {'>'.join(route)}"))
+    return data
 
 
-def floor(raw_tensor):
-    _float(raw_tensor, "floor")
-    return np.floor(raw_tensor).astype(np.int32)
+def floor(raw_tensor, dst_dtype="int32"):
+    """cast.floor: the conversion must be in the chip's floor list (the 310 has no float32 one)."""
+    src, run = _dtype(raw_tensor), _run()
+    name = dsl.conversion(src, dst_dtype)
+    if not dsl.dsl_supports("floor", name, run.soc):
+        raise TbeEmulationError(f"The target platform is not support {name} and floor ({run.soc})")
+    run.trace.calls.append(("floor", name))
+    return np.floor(raw_tensor).astype(DTYPES[dst_dtype])
 
 
+# --- tbe.dsl: shapes -----------------------------------------------------------------------------------
 def broadcast(var, shape, output_dtype=None):
     shape = tuple(int(s) for s in shape)
-    if isinstance(var, np.ndarray):
-        if output_dtype is not None and output_dtype != _dtype(var):
-            raise TbeEmulationError("broadcast: a tensor keeps its dtype")
-        try:
-            return np.broadcast_to(var, shape).copy()
-        except ValueError:
-            raise TbeEmulationError(f"broadcast: {var.shape} does not broadcast to {shape}") from None
-    return np.full(shape, var, DTYPES[output_dtype or "float32"])
+    if not isinstance(var, np.ndarray):
+        raise TbeEmulationError("broadcast of a scalar is not emulated")
+    dtype = _checked("broadcast", var)
+    if output_dtype is not None and output_dtype != dtype:
+        raise TbeEmulationError("broadcast: a tensor keeps its dtype")
+    try:
+        return np.broadcast_to(var, shape).copy()
+    except ValueError:
+        raise TbeEmulationError(f"broadcast: {var.shape} does not broadcast to {shape}") from None
 
 
 def reduce_sum(raw_tensor, axis, keepdims=False):
-    dtype = _float(raw_tensor, "reduce_sum")
+    dtype = _checked("reduce_sum", raw_tensor)
     return np.sum(raw_tensor, axis=tuple(axis), keepdims=keepdims, dtype=DTYPES[dtype])
 
 
@@ -213,6 +259,7 @@ def concat(raw_tensors, axis):
     dtypes = {_dtype(t) for t in raw_tensors}
     if len(dtypes) != 1:
         raise TbeEmulationError(f"concat: mixed dtypes {sorted(dtypes)}")
+    _checked("concat", raw_tensors[0])
     return np.concatenate(raw_tensors, axis=axis)
 
 
@@ -316,22 +363,25 @@ def load_op(path: Path = OP_FILE) -> types.ModuleType:
 
 
 @contextlib.contextmanager
-def _running(soc: str, feeds: dict[str, np.ndarray]) -> Iterator[_Run]:
+def _running(soc: str, feeds: dict[str, np.ndarray], trace: Trace | None = None) -> Iterator[_Run]:
     if getattr(_current, "run", None) is not None:
         raise TbeEmulationError("run_op is not re-entrant")
-    _current.run = run = _Run(soc, feeds)
+    dsl.short_soc(soc)  # a chip the tables cover
+    _current.run = run = _Run(soc, feeds, trace if trace is not None else Trace())
     try:
         yield run
     finally:
         _current.run = None
 
 
-def run_op(spec: OpSpec, inputs: Sequence[np.ndarray], soc: str) -> list[np.ndarray]:
-    """Run the custom operator `spec` (its compiled signature) on inputs; the outputs, checked against spec."""
-    entry = getattr(load_op(), CUSTOM_OPS[spec.op])
+def run_op(spec: OpSpec, inputs: Sequence[np.ndarray], soc: str, trace: Trace | None = None,
+           module: types.ModuleType | None = None) -> list[np.ndarray]:  # fmt: skip
+    """Run the custom operator `spec` (its compiled signature) on inputs; the outputs, checked against spec.
+    `trace` receives every DSL call and silent cast; `module` replaces the operators' module (load_op())."""
+    entry = getattr(module or load_op(), CUSTOM_OPS[spec.op])
     desc = lambda t: {"shape": list(t.shape), "dtype": t.dtype, "format": t.format}  # noqa: E731
     feeds = {t.name: np.asarray(x) for t, x in zip(spec.inputs, inputs)}
-    with _running(soc, feeds) as run:
+    with _running(soc, feeds, trace) as run:
         entry(*map(desc, spec.inputs), *map(desc, spec.outputs), *[a.value for a in spec.attrs],
               kernel_name=CUSTOM_OPS[spec.op])  # fmt: skip
         if run.tensor_list is None:

@@ -7,6 +7,7 @@ libjpeg-turbo's): the measured values are printed, for docs/ascend.md.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import simplejpeg
@@ -14,17 +15,19 @@ import simplejpeg
 from acc.backends.ascend import constants as C
 from acc.backends.ascend.acl_api import Acl, AclError
 from acc.backends.ascend.backend import op_model_dir
-from acc.backends.ascend.dvpp import frame_layout
+from acc.backends.ascend.dvpp import frame_layout, jpegd_size
 from acc.backends.ascend.lanes import LanePool
 from acc.backends.ascend.memory import MemoryPool
 from acc.backends.ascend.ops import Ops
 from acc.backends.ascend.render import AbMergePath
 from acc.backends.ascend.runtime import Runtime
+from acc.backends.hostimage import apply_orientation
 from acc.kernels import reference as R
 from acc.kernels.ascend import nv12, singleop
 from acc.kernels.ascend.socs import soc
 from conftest import encode, gradient_photo
 from hardware_support import ACL, MARKS, hardware_model
+from test_ascend_e2e import exif_rotated
 from test_ascend_kernels import EXAMPLES, reference_nv12, render_on_device, smooth_ab
 
 pytestmark = MARKS
@@ -70,19 +73,35 @@ def test_render_path_on_the_device(device, photo: str) -> None:
         assert diff.max() <= 2 and (diff <= 1).mean() >= 0.99
 
 
-def test_jpegd_gives_libjpeg_turbos_luma(device) -> None:
+def jpegd_on_the_device(device, data: bytes) -> tuple[np.ndarray, tuple[int, int]]:
+    """JPEGD's Y plane of `data` and the size JPEGD reported in its output description."""
     runtime, pool, lanes, _, _ = device
-    data = (EXAMPLES / "MaioreWoman1895NZ.jpg").read_bytes()
-    want = simplejpeg.decode_jpeg(data, colorspace="GRAY")[:, :, 0]
+    w, h, _ = ACL.media.dvpp_jpeg_get_image_info(ACL.util.bytes_to_ptr(data), len(data))[:3]
     with lanes.lane() as lane:
-        h, w = want.shape
         pic = lane.dvpp.decode(lane, data, frame_layout(w, h, soc(runtime.soc_name)))
         raw = np.frombuffer(pool.download(pic.buffer, nv12.nv12_size(pic.width_stride, pic.height_stride)), np.uint8)
         pool.give(pic.buffer)
-    got = nv12.unpack(raw, w, h, pic.width_stride, pic.height_stride)[0]
-    diff = np.abs(got.astype(int) - want)
+    return nv12.unpack(raw, pic.width, pic.height, pic.width_stride, pic.height_stride)[0], (pic.width, pic.height)
+
+
+def test_jpegd_gives_libjpeg_turbos_luma(device) -> None:
+    data = (EXAMPLES / "MaioreWoman1895NZ.jpg").read_bytes()
+    want = simplejpeg.decode_jpeg(data, colorspace="GRAY")[:, :, 0]
+    got, (w, h) = jpegd_on_the_device(device, data)
+    diff = np.abs(got.astype(int) - want[:h, :w])
     print(f"JPEGD vs libjpeg-turbo luma: max {diff.max()}, equal {(diff == 0).mean():.4%}")
     assert diff.max() <= 2 and (diff <= 1).mean() >= 0.99
+
+
+def test_jpegd_sizes_and_orientation_are_what_the_emulator_assumes(device) -> None:
+    """Odd sides (kept on the 310, rounded down on the 310P) and EXIF orientation (applied)."""
+    chip = soc(device[0].soc_name)
+    odd = encode(gradient_photo(49, 69, seed=4), ".jpg")
+    assert jpegd_on_the_device(device, odd)[1] == jpegd_size(69, 49, chip)
+    photo = gradient_photo(40, 64, seed=5)
+    got, size = jpegd_on_the_device(device, exif_rotated(encode(photo, ".jpg", cv2.IMWRITE_JPEG_QUALITY, 100), 6))
+    print(f"JPEGD of an EXIF-rotated 64x40 JPEG: {size[0]}x{size[1]}")
+    assert size == (40, 64) and np.abs(got.astype(int) - apply_orientation(photo, 6)).max() <= 3
 
 
 def test_the_emulators_rules_hold_on_the_device(device) -> None:
@@ -101,14 +120,15 @@ def test_the_emulators_rules_hold_on_the_device(device) -> None:
             for field, value in (("data", out.ptr), ("size", nv12.nv12_size(ws, hs)), ("format", 1), ("width", 70),
                                  ("height", 50), ("width_stride", ws), ("height_stride", hs)):  # fmt: skip
                 acl(f"media.dvpp_set_pic_desc_{field}", desc, value)
+            where = "call"
             ret = ACL.media.dvpp_jpeg_decode_async(lane.dvpp.channel, src.ptr, len(data), desc, lane.stream)
-            if ret == C.ACL_SUCCESS:
-                ret = ACL.rt.synchronize_stream(lane.stream)
-            refused[name] = ret
+            if ret == C.ACL_SUCCESS:  # the emulator reports these at synchronize_stream (checked on the device)
+                ret, where = ACL.rt.synchronize_stream(lane.stream), "synchronize"
+            refused[name] = (ret, where)
             acl("media.dvpp_destroy_pic_desc", desc)
             pool.give(out)
         pool.give(src)
-    print(f"device return codes: {refused}")
-    assert all(code != C.ACL_SUCCESS for code in refused.values()), refused
+    print(f"device return codes and where they came: {refused}")
+    assert all(code != C.ACL_SUCCESS for code, _ in refused.values()), refused
     with pytest.raises(AclError):
         acl("rt.malloc", 0, C.ACL_MEM_MALLOC_HUGE_FIRST)

@@ -1,9 +1,10 @@
 """The Ascend backend: DVPP decodes and resizes, single operators do the colour maths, acl.mdl runs the
 model, DVPP encodes; Python only moves device handles (DESIGN.md, The data flow).
 
-    decode        JPEGD -> full-size NV12 picture (DVPP memory). Refused JPEGs (progressive, arithmetic,
-                  CMYK, EXIF-rotated, outside 32..8192) and other formats: decoded on the host, luma
-                  uploaded into the same layout.
+    decode        JPEGD -> full-size NV12 picture (DVPP memory). JPEGs it refuses (progressive, arithmetic,
+                  CMYK, outside 32..8192), EXIF-rotated ones, odd-sized ones on the 310P (its JPEGD drops
+                  the last column/row) and other formats: decoded on the host, luma uploaded into the
+                  same layout.
     model_input   VPC bilinear resize to the model size (in steps when the scale is beyond [1/32, 16]),
                   then LabL on the Y plane -> (L - l_offset) * l_scale, float32, device memory.
                   Pictures VPC cannot take (under 10x6) are resized on the host from their luma.
@@ -12,22 +13,31 @@ model, DVPP encodes; Python only moves device handles (DESIGN.md, The data flow)
                   (along columns) + AbMerge (Lab -> RGB -> Y and 4:2:0 CbCr) into an NV12 picture;
                   JPEGE at the CLI quality. PNG output, and sizes JPEGE refuses, are encoded on the host.
 
+A JPEGD, VPC or JPEGE failure the device reports (at rt.synchronize_stream) sends that photo's step to
+the host instead, and is counted in `device_fallbacks`; an error at the call itself is a bug and raises.
+
 L comes from luma alone (see kernels/ascend/tbe/acc_colour.py). Photos up to 8192 pixels a side.
-emulate=True runs everything against the acl emulator (acc/backends/ascend/emulator) instead of CANN.
+emulate=True runs everything against the acl emulator (acc/backends/ascend/emulator) instead of CANN:
+ACC_ASCEND_SOC chooses the chip it plays, ACC_ASCEND_RUN_MODE=device makes it an Atlas 200 DK
+(the application on the device, ACL_DEVICE) instead of a server with an Atlas 300 card.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from acc.backends.ascend import constants as C
 from acc.backends.ascend.acl_api import Acl, AclError, import_cann_acl
-from acc.backends.ascend.dvpp import Picture, UnsupportedJpeg, frame_layout
+from acc.backends.ascend.dvpp import Picture, UnsupportedJpeg, frame_layout, jpegd_size
+from acc.backends.ascend.lanes import Lane
 from acc.backends.ascend.hostpath import decode_luma, encode_planes, luma_nv12, resize_luma, set_jpeg_size
 from acc.backends.ascend.lanes import LanePool
 from acc.backends.ascend.memory import Buffer, MemoryPool
@@ -43,6 +53,8 @@ from acc.models import ModelError, ModelSpec, read_verified
 from acc.probe import BadImage, ImageInfo
 
 SOC_ENV = "ACC_ASCEND_SOC"  # the chip the emulator plays: Ascend310 (default) or Ascend310P3
+RUN_MODE_ENV = "ACC_ASCEND_RUN_MODE"  # where the emulated application runs: host (default) or device
+RUN_MODES = {"host": C.ACL_HOST, "device": C.ACL_DEVICE}
 
 
 def op_model_dir(spec: ModelSpec, soc_name: str) -> Path:
@@ -90,10 +102,15 @@ class AscendBackend(Backend):
         if emulate:
             from acc.backends.ascend.emulator import Emulator
 
-            module = Emulator(os.environ.get(SOC_ENV, DEFAULT_SOC), threads=threads)
+            mode = os.environ.get(RUN_MODE_ENV, "host")
+            if mode not in RUN_MODES:
+                raise ValueError(f"{RUN_MODE_ENV}={mode!r}: one of {', '.join(RUN_MODES)}")
+            module = Emulator(os.environ.get(SOC_ENV, DEFAULT_SOC), threads=threads, run_mode=RUN_MODES[mode])
         else:
             module = import_cann_acl()
         self.emulated = emulate
+        self.device_fallbacks: Counter[str] = Counter()  # DVPP step -> photos the host did it for instead
+        self._fallback_lock = threading.Lock()
         self.acl = Acl(module)
         self.contract = singleop.OpContract.of(model)
         self.runtime = Runtime(self.acl)
@@ -154,22 +171,46 @@ class AscendBackend(Backend):
             return read_verified(self.model)  # the emulator runs the ONNX in place of the .om
         return find_om(self.model, self.chip.name).read_bytes()
 
-    # --- decode -----------------------------------------------------------------------------------------
+    def _device_failed(self, exc: AclError, step: str) -> None:
+        """A failure the device reported for this photo's `step` is taken over by the host; any other
+        AclError (at the call itself: a bug, or the runtime in trouble) is raised again."""
+        if exc.call != "rt.synchronize_stream":
+            raise exc
+        with self._fallback_lock:
+            self.device_fallbacks[step] += 1
+
+    # --- decode ---------------------------------------------------------------------------------------------
     def _jpegd_may(self, info: ImageInfo) -> bool:
         return (info.format == "jpeg" and not info.progressive and info.orientation == 1
                 and 32 <= info.width <= MAX_SIDE and 32 <= info.height <= MAX_SIDE)  # fmt: skip
 
+    def _jpegd(self, lane: Lane, data: bytes, info: ImageInfo) -> Picture | None:
+        """JPEGD's picture of the photo, or None where the host must decode it: a stream JPEGD refuses, a size
+        it would not keep (odd sides on the 310P), a failure on the device, a size it reports otherwise."""
+        try:
+            size = lane.dvpp.jpeg_size(data)
+        except UnsupportedJpeg:
+            return None
+        if size != (info.width, info.height) or jpegd_size(*size, self.chip) != size:
+            return None
+        try:
+            picture = lane.dvpp.decode(lane, data, frame_layout(*size, self.chip))
+        except AclError as exc:
+            self._device_failed(exc, "JPEGD")
+            return None
+        if (picture.width, picture.height) != size:
+            self.pool.give(picture.buffer)
+            return None
+        return picture
+
     def decode(self, data: bytes, info: ImageInfo) -> AscendFrame:
+        data = bytes(data)  # acl.util.bytes_to_ptr takes bytes only (no copy when it is bytes already)
         if max(info.width, info.height) > MAX_SIDE:
             raise BadImage(f"{info.width}x{info.height}: the Ascend backend takes at most {MAX_SIDE} pixels a side")
         with self.lanes.lane() as lane:
             if self._jpegd_may(info):
-                try:
-                    size = lane.dvpp.jpeg_size(data)
-                except UnsupportedJpeg:
-                    size = None
-                if size == (info.width, info.height):
-                    picture = lane.dvpp.decode(lane, data, frame_layout(*size, self.chip))
+                picture = self._jpegd(lane, data, info)
+                if picture is not None:
                     return AscendFrame(picture, info.width, info.height, None, None)
             luma, alpha = decode_luma(data, info)
             height, width = luma.shape
@@ -182,25 +223,44 @@ class AscendBackend(Backend):
             return AscendFrame(picture, width, height, luma, alpha)
 
     # --- model_input ------------------------------------------------------------------------------------
-    def model_input(self, frame: AscendFrame) -> Buffer:
+    def _host_luma(self, frame: AscendFrame) -> np.ndarray:
+        """The photo's luma on the host: kept from a host decode, or read back from JPEGD's picture."""
+        if frame.luma is not None:
+            return frame.luma
+        pic = frame.picture
+        plane = np.frombuffer(self.pool.download(pic.buffer, pic.width_stride * pic.height_stride), np.uint8)
+        return plane.reshape(pic.height_stride, pic.width_stride)[: frame.height, : frame.width]
+
+    def _model_size_luma(self, lane: Lane, frame: AscendFrame) -> int:
+        """Device address of the photo's luma at the model size (rows contiguous): VPC resizes it, or the
+        host does when VPC cannot take the picture or the device reports a failure."""
         h, w = self.contract.input_size
-        source = Picture(frame.picture.buffer, frame.width, frame.height, frame.picture.width_stride,
-                         frame.picture.height_stride)  # fmt: skip
         steps = vpc_steps((frame.width & ~1, frame.height & ~1), (w, h))
-        with self.lanes.lane() as lane:
-            if steps is None:
-                small = self.pool.take("device", h * w)
-                lane.after_sync(self.pool.give, small)
-                self.pool.upload(small, resize_luma(frame.luma, (h, w)).tobytes())
-                y_plane = small.ptr
-            else:
+        if steps is not None:
+            source = Picture(frame.picture.buffer, frame.width, frame.height, frame.picture.width_stride,
+                             frame.picture.height_stride)  # fmt: skip
+            try:
                 for size in steps:
                     resized = lane.dvpp.resize(lane, source, *size)
                     if source.buffer is not frame.picture.buffer:
                         self.pool.give(source.buffer)
                     source = resized
+            except AclError as exc:
+                if source.buffer is not frame.picture.buffer:
+                    self.pool.give(source.buffer)
+                self._device_failed(exc, "VPC")
+            else:
                 lane.after_sync(self.pool.give, source.buffer)
-                y_plane = source.buffer.ptr  # width stride == w (a multiple of 16): rows are contiguous
+                return source.buffer.ptr  # width stride == w (a multiple of 16): rows are contiguous
+        small = self.pool.take("device", h * w)
+        lane.after_sync(self.pool.give, small)
+        self.pool.upload(small, resize_luma(self._host_luma(frame), (h, w)).tobytes())
+        return small.ptr
+
+    def model_input(self, frame: AscendFrame) -> Buffer:
+        h, w = self.contract.input_size
+        with self.lanes.lane() as lane:
+            y_plane = self._model_size_luma(lane, frame)
             out = self.pool.take("device", h * w * 4)
             try:
                 self.ops.launch(lane, singleop.lab_l(self.contract), [(y_plane, h * w)], [(out.ptr, h * w * 4)])
@@ -227,9 +287,12 @@ class AscendBackend(Backend):
             out = Picture(self.pool.take("dvpp", nv12.nv12_size(ws, hs)), out_w, out_h, ws, hs)
             with lane.holding(self.pool.give, out.buffer):
                 self.merge.queue(lane, pic, prediction, out, geometry)
+                lane.sync()  # the operators' own failures are not the host's to take over
                 if fmt.kind == "jpeg" and min(out_w, out_h) >= 32 and max(out_w, out_h) <= MAX_SIDE:
-                    return set_jpeg_size(lane.dvpp.encode(lane, out, fmt.quality), frame.width, frame.height)
-                lane.sync()
+                    try:
+                        return set_jpeg_size(lane.dvpp.encode(lane, out, fmt.quality), frame.width, frame.height)
+                    except AclError as exc:
+                        self._device_failed(exc, "JPEGE")
                 raw = self.pool.download(out.buffer, nv12.nv12_size(ws, hs))
         planes = nv12.unpack(np.frombuffer(raw, np.uint8), out_w, out_h, ws, hs)
         return encode_planes(*planes, frame.width, frame.height, frame.alpha, fmt)

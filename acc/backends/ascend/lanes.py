@@ -2,8 +2,9 @@
 
 Work is queued on a lane's stream and completes at lane.sync(); what the queued work uses (picture
 descriptions, data buffers, device memory) is released only after that, by callbacks registered with
-lane.after_sync(). More than one lane lets DVPP decode on several channels at once (the 310's JPEGD
-doubles its rate from one channel to two), and keeps one thread's synchronize from waiting on another's.
+lane.after_sync(). More than one lane lets DVPP work on several channels at once (how much that gains
+is not documented for acl.media; docs/ascend.md), and keeps one thread's synchronize from waiting on
+another's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class Lane:
         runtime.defer(self.acl, "rt.destroy_stream", self.stream)
         self.dvpp = Dvpp(runtime, pool)
         self._after: list[tuple[Callable[..., Any], tuple]] = []
+        runtime.defer(self._flush)  # runs first at close: releases still waiting for a sync go before the stream
+
+    def _flush(self) -> None:
+        if self._after:
+            self.sync()
 
     def after_sync(self, release: Callable[..., Any], *args: Any) -> None:
         self._after.append((release, args))

@@ -76,7 +76,8 @@ class MemoryPool:
         self.acl(_FREE[kind], buffer.ptr)
 
     def upload(self, buffer: Buffer, data: bytes, offset: int = 0) -> None:
-        """Synchronous host -> device copy of `data` into buffer at offset."""
+        """Synchronous host -> device copy of `data` (bytes: what bytes_to_ptr takes; it is held for the whole
+        copy) into buffer at offset."""
         self.runtime.bind_thread()
         src = self.acl.raw.util.bytes_to_ptr(data)
         self.acl("rt.memcpy", buffer.ptr + offset, buffer.size - offset, src, len(data), self.runtime.h2d)

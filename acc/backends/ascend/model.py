@@ -49,7 +49,7 @@ class OmModel:
     def __init__(self, runtime: Runtime, pool: MemoryPool, data: bytes, spec: ModelSpec) -> None:
         acl: Acl = runtime.acl
         self.acl, self.pool = acl, pool
-        self.model_id = acl("mdl.load_from_mem", acl.raw.util.bytes_to_ptr(data), len(data))
+        self.model_id = acl("mdl.load_from_mem", self._model_data(runtime, data), len(data))
         runtime.defer(acl, "mdl.unload", self.model_id)
         self.desc = acl.handle("mdl.create_desc")
         runtime.defer(acl, "mdl.destroy_desc", self.desc)
@@ -82,6 +82,18 @@ class OmModel:
         self.outputs = [pool.take("device", n) for n in sizes]
         self.inputs_ds = self._dataset(runtime, self.inputs)
         self.outputs_ds = self._dataset(runtime, self.outputs)
+
+    def _model_data(self, runtime: Runtime, data: bytes) -> int:
+        """Where load_from_mem reads the model: host memory when the application runs on the host, device
+        memory when it runs on the device (ACL_DEVICE, an Atlas 200 DK) (CANN: aclpythondevg_01_0149). The
+        device copy is kept until the model is unloaded (whether the load copies it is not documented);
+        `data` itself outlives the call, so its bytes_to_ptr pointer stays valid."""
+        if runtime.run_mode != C.ACL_DEVICE:
+            return self.acl.raw.util.bytes_to_ptr(data)
+        staged = self.pool.take("device", len(data))
+        runtime.defer(self.pool.give, staged)  # after the unload registered next
+        self.pool.upload(staged, data)
+        return staged.ptr
 
     def _dataset(self, runtime: Runtime, buffers: list[Buffer]) -> int:
         acl = self.acl

@@ -55,6 +55,10 @@ def _hardware(spec: ModelSpec | None) -> tuple[list[str], bool]:
     return lines, ok
 
 
+UNTESTED = "never run on an Ascend device: tested against the emulator only (docs/ascend.md)"
+
+
 def report(spec: ModelSpec | None, emulate: bool) -> tuple[list[str], bool]:
     """(lines to print, whether the backend can run the model here)."""
-    return _emulated(spec) if emulate else _hardware(spec)
+    lines, ok = _emulated(spec) if emulate else _hardware(spec)
+    return [f"hardware: {UNTESTED}", *lines], ok

@@ -8,9 +8,18 @@ and for a gray photo Y *is* the gray value, so L = L(gray) exactly as the contra
     LabL     y (h, w) uint8           -> (L(y) - l_offset) * l_scale, float32
     AbMerge  band of y + ab, weights  -> band of NV12: Y' and interleaved CbCr (kernels/ascend/nv12.py)
 
-Precision: the 310's vector unit has no float32 exp/log, so every fractional power is seeded with
-exp(p * log x) in float16 (relative error ~1e-3) and refined by one Newton step in float32 on an
-integer-power identity (y^n = x^m), which squares the error. Everything else runs in float32.
+Precision: every DSL call runs in float32 on both chips except where the 310 has no float32 form, and
+there the code says so (kernels/ascend/dsl_support.py lists what each chip's DSL accepts):
+- exp/log (float16 only on the 310): a fractional power is seeded with exp(p * log x) in float16
+  (relative error ~1e-3) and refined by one Newton step in float32 on an integer-power identity
+  (y^n = x^m), which squares the error; the 310P runs the seed in float32.
+- compare-and-select (vcmpsel/vsel: float16 only on the 310, where CANN would cast float32 operands to
+  float16 and return float16): not used. Each piecewise curve here is continuous at its joint, so it is
+  the sum of its two branches evaluated on the input clamped to each side, minus the value at the joint:
+  vmins/vmaxs/vadds, all float32.
+- float -> integer (floor is float16-only on the 310 and there is no float32 -> int32 conversion): the
+  value is rounded to an integer in float32 with the 2^23 trick ((x + 2^23) - 2^23 rounds to nearest,
+  ties to even, like the reference's np.rint), which float16 then holds exactly on its way to uint8.
 Tolerances against the reference are measured in tests/test_ascend_kernels.py.
 
 The constants are kernels/reference.py's (sRGB/D65 matrix with the white point folded in, CIE epsilon
@@ -38,6 +47,8 @@ LAB_TO_RGB = (
 KR, KG, KB = 0.299, 0.587, 0.114
 CB = (-KR * 0.5 / (1 - KB), -KG * 0.5 / (1 - KB), 0.5)  # Cb - 128 per unit of R, G, B
 CR = (0.5, -KG * 0.5 / (1 - KR), -KB * 0.5 / (1 - KR))
+SRGB_JOINT, LINEAR_JOINT = 0.04045, 0.0031308  # IEC 61966-2-1: where the linear segments end
+ROUNDING = float(2**23)  # float32 numbers this large have no fraction bits
 
 
 def _c(value: float):
@@ -72,29 +83,42 @@ def _root(x, m: int, n: int):
     return tbe.vadd(tbe.vmuls(y, _c((n - 1) / n)), tbe.vmuls(correction, _c(1.0 / n)))
 
 
+def _piecewise(x, joint: float, low, high, low_at_joint: float):
+    """low(x) for x <= joint, high(x) above, for a curve continuous at the joint whose low branch is affine:
+    low(min(x, joint)) + high(max(x, joint)) - low(joint). One branch is always evaluated at the joint,
+    where both agree, so no comparison is needed (float32 throughout)."""
+    below = low(tbe.vmins(x, _c(joint)))
+    above = high(tbe.vmaxs(x, _c(joint)))
+    return tbe.vadd(below, tbe.vadds(above, _c(-low_at_joint)))
+
+
 def _srgb_to_linear(v):
     """sRGB value in [0, 1] -> linear light: v / 12.92, or ((v + 0.055) / 1.055) ** 2.4 = c^2 * c^(2/5)."""
-    c = tbe.vmuls(tbe.vadds(v, _c(0.055)), _c(1.0 / 1.055))
-    curve = tbe.vmul(tbe.vmul(c, c), _root(c, 2, 5))
-    return tbe.vcmpsel(v, _c(0.04045), "le", tbe.vmuls(v, _c(1.0 / 12.92)), curve)
+
+    def curve(v):
+        c = tbe.vmuls(tbe.vadds(v, _c(0.055)), _c(1.0 / 1.055))
+        return tbe.vmul(tbe.vmul(c, c), _root(c, 2, 5))
+
+    return _piecewise(v, SRGB_JOINT, lambda v: tbe.vmuls(v, _c(1.0 / 12.92)), curve, SRGB_JOINT / 12.92)
 
 
 def _linear_to_srgb(c):
     """Linear light -> sRGB value in [0, 1] (clipped first): 12.92 c, or 1.055 c^(1/2.4) - 0.055."""
     c = tbe.vmins(tbe.vmaxs(c, _c(0.0)), _c(1.0))
-    curve = tbe.vadds(tbe.vmuls(_root(tbe.vmaxs(c, _c(0.0031308)), 5, 12), _c(1.055)), _c(-0.055))
-    return tbe.vcmpsel(c, _c(0.0031308), "le", tbe.vmuls(c, _c(12.92)), curve)
+    curve = lambda c: tbe.vadds(tbe.vmuls(_root(c, 5, 12), _c(1.055)), _c(-0.055))  # noqa: E731
+    return _piecewise(c, LINEAR_JOINT, lambda c: tbe.vmuls(c, _c(12.92)), curve, LINEAR_JOINT * 12.92)
 
 
 def _cie_f(t):
-    """CIE f(t): cube root above EPSILON, (KAPPA t + 16) / 116 below."""
-    root = _root(tbe.vmaxs(t, _c(EPSILON)), 1, 3)
-    return tbe.vcmpsel(t, _c(EPSILON), "gt", root, tbe.vadds(tbe.vmuls(t, _c(KAPPA / 116.0)), _c(16.0 / 116.0)))
+    """CIE f(t): (KAPPA t + 16) / 116 up to EPSILON, the cube root above (they meet at DELTA = 6/29)."""
+    low = lambda t: tbe.vadds(tbe.vmuls(t, _c(KAPPA / 116.0)), _c(16.0 / 116.0))  # noqa: E731
+    return _piecewise(t, EPSILON, low, lambda t: _root(t, 1, 3), DELTA)
 
 
 def _cie_f_inv(f):
-    """Inverse of f: f^3 above DELTA, (116 f - 16) / KAPPA below."""
-    return tbe.vcmpsel(f, _c(DELTA), "gt", _ipow(f, 3), tbe.vadds(tbe.vmuls(f, _c(116.0 / KAPPA)), _c(-16.0 / KAPPA)))
+    """Inverse of f: (116 f - 16) / KAPPA up to DELTA, f^3 above (they meet at EPSILON)."""
+    low = lambda f: tbe.vadds(tbe.vmuls(f, _c(116.0 / KAPPA)), _c(-16.0 / KAPPA))  # noqa: E731
+    return _piecewise(f, DELTA, low, lambda f: _ipow(f, 3), EPSILON)
 
 
 def _luma_to_linear(y):
@@ -110,9 +134,11 @@ def _weighted_sum(terms, weights, bias: float):
 
 
 def _to_uint8(x):
-    """float32 -> uint8, clipped to [0, 255] and rounded half up (exact integers before the last casts)."""
-    x = tbe.vadds(tbe.vmins(tbe.vmaxs(x, _c(0.0)), _c(255.0)), _c(0.5))
-    return tbe.cast_to(tbe.cast_to(tbe.floor(x), "float16"), "uint8", True)
+    """float32 -> uint8: clipped to [0, 255], rounded to the nearest integer (ties to even) in float32 by
+    adding and removing 2^23, then through float16, which holds integers up to 2048 exactly."""
+    x = tbe.vmins(tbe.vmaxs(x, _c(0.0)), _c(255.0))
+    whole = tbe.vadds(tbe.vadds(x, _c(ROUNDING)), _c(-ROUNDING))
+    return tbe.cast_to(tbe.cast_to(whole, "float16"), "uint8", True)
 
 
 @register_op_compute("lab_l")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,7 +27,7 @@ DEVICE_BASE = 1 << 48  # emulated device addresses lie above any host address a 
 DVPP_BASE = 2 << 48
 ALIGN = 128  # rt.malloc and dvpp_malloc return 128-byte aligned memory
 GUARD = 4096  # gap between emulated allocations, so an overrun never lands in a neighbour
-BORROWED_KEEP = 512  # bytes_to_ptr pointers the emulator keeps valid (the latest ones)
+FREED_KEEP = 4096  # freed bytes_to_ptr buffers remembered, to name a use after free as such
 
 
 class AclFail(Exception):
@@ -42,6 +43,11 @@ class EmulatorFault(Exception):
     """A call the real library has no return code for and would crash or corrupt memory on."""
 
 
+class EmulatorLeak(EmulatorFault):
+    """acl.finalize with resources still alive. CANN documents no return code for that (it returns
+    success), so the emulator raises this instead, listing them."""
+
+
 @dataclass
 class Block:
     base: int
@@ -49,10 +55,31 @@ class Block:
     kind: str  # "device" | "dvpp" | "host" (malloc_host) | "borrowed" (bytes_to_ptr)
     data: np.ndarray  # uint8 view of the memory
     readonly: bool = False
+    owner: bytes | None = None  # borrowed: the bytes object the pointer points into
 
     def view(self, ptr: int, size: int) -> np.ndarray:
         off = ptr - self.base
         return self.data[off : off + size]
+
+    @property
+    def freed(self) -> bool:
+        """Borrowed memory whose bytes object only the emulator still references: CPython would have freed it."""
+        return self.owner is not None and self._owner_refs() <= _OWNER_REFS
+
+    def _owner_refs(self) -> int:
+        return sys.getrefcount(self.owner)
+
+
+def _count_owner_refs() -> int:
+    """The count Block.freed sees for a bytes object held by a Block alone (its owner field and its numpy
+    view's base), measured rather than assumed: CPython versions differ in what getrefcount counts."""
+    data = b"%d" % id(object())  # a fresh object, not a cached constant
+    block = Block(0, len(data), "borrowed", np.frombuffer(data, np.uint8), owner=data)
+    del data
+    return block._owner_refs()
+
+
+_OWNER_REFS = _count_owner_refs()
 
 
 @dataclass
@@ -76,9 +103,13 @@ class Stream:
 class Device:
     """State of one emulated process: one device (id 0) of one SoC."""
 
-    def __init__(self, soc_name: str) -> None:
+    def __init__(self, soc_name: str, run_mode: int = C.ACL_HOST) -> None:
+        if run_mode not in (C.ACL_HOST, C.ACL_DEVICE):
+            raise ValueError(f"run mode {run_mode!r}: ACL_HOST ({C.ACL_HOST}) or ACL_DEVICE ({C.ACL_DEVICE})")
         self.soc = soc_info(soc_name)
+        self.run_mode = run_mode
         self.lock = threading.RLock()
+        self.faults: dict[str, list[int]] = {}  # task name -> codes its next runs fail with (Emulator.fail_next)
         self.reset()
 
     def reset(self) -> None:
@@ -91,7 +122,8 @@ class Device:
         self.blocks: dict[int, Block] = {}
         self._bases: list[int] = []
         self._next = {"device": DEVICE_BASE, "dvpp": DVPP_BASE}
-        self._borrowed: OrderedDict[int, Block] = OrderedDict()
+        self._borrowed: dict[int, Block] = {}
+        self._freed: OrderedDict[int, int] = OrderedDict()  # base -> size of bytes objects since freed
         self.device_set = False
         self.default_context: int | None = None
         self.compiled: dict[str, list] = {}  # op type -> OpSpecs loaded by acl.op.set_model_dir
@@ -148,8 +180,20 @@ class Device:
         self._insert(block)
         return block
 
+    @property
+    def app_memory(self) -> tuple[str, ...]:
+        """Memory kinds the application's own code can touch: its process memory; on the device itself
+        (ACL_DEVICE: Atlas 200 DK) that process runs on the device, so device memory too."""
+        host = ("host", "borrowed")
+        return host if self.run_mode == C.ACL_HOST else (*host, "device", "dvpp")
+
     def borrow(self, obj: Any) -> int:
-        """bytes_to_ptr: the real address of a bytes-like object's buffer, kept valid while recent."""
+        """bytes_to_ptr: the address of a bytes object's buffer. pyACL (util/bytes_convert.cpp) takes bytes only
+        (ValueError otherwise) and keeps no reference: the pointer is valid while the caller holds the object.
+        The emulator holds it too, to notice (Block.freed) when no one else does."""
+        if not isinstance(obj, bytes):
+            raise ValueError(f"acl.util.bytes_to_ptr needs bytes, got {type(obj).__name__}")
+        self._sweep()
         data = np.frombuffer(obj, np.uint8)
         base = data.ctypes.data if data.size else id(obj)
         if base in self.blocks and self.blocks[base].kind != "borrowed":
@@ -157,12 +201,25 @@ class Device:
         old = self._borrowed.pop(base, None)
         if old is not None:
             self._remove(old)
-        block = Block(base, data.size, "borrowed", data, readonly=not data.flags.writeable)
+        self._freed.pop(base, None)
+        block = Block(base, data.size, "borrowed", data, readonly=True, owner=obj)
         self._insert(block)
         self._borrowed[base] = block
-        while len(self._borrowed) > BORROWED_KEEP:
-            self._remove(self._borrowed.popitem(last=False)[1])
         return base
+
+    def _sweep(self) -> None:
+        """Let go of bytes objects no one else holds (their addresses may be reused), remembering where they were."""
+        for base, block in list(self._borrowed.items()):
+            if block.freed:
+                del self._borrowed[base]
+                self._remove(block)
+                self._freed[base] = block.size
+        while len(self._freed) > FREED_KEEP:
+            self._freed.popitem(last=False)
+
+    def _freed_fault(self, ptr: int, what: str) -> EmulatorFault:
+        return EmulatorFault(f"{what}: {ptr:#x} points into a bytes object that has been freed; keep the object "
+                             "given to acl.util.bytes_to_ptr referenced for as long as its pointer is used")
 
     def release(self, ptr: Any, kinds: tuple[str, ...], caller: str) -> None:
         block = self.blocks.get(ptr) if isinstance(ptr, int) else None
@@ -190,11 +247,23 @@ class Device:
         i = bisect.bisect_right(self._bases, ptr) - 1
         block = self.blocks[self._bases[i]] if i >= 0 else None
         if block is None or ptr >= block.base + block.size:
+            if any(base <= ptr < base + n for base, n in self._freed.items()):
+                raise self._freed_fault(ptr, what)
             raise AclFail(C.ACL_ERROR_INVALID_PARAM, f"{what}: {ptr:#x} is not inside any live allocation")
+        if block.freed:
+            raise self._freed_fault(ptr, what)
         if size < 0 or ptr + size > block.base + block.size:
             raise AclFail(C.ACL_ERROR_INVALID_PARAM, f"{what}: {size} bytes at {ptr:#x} overrun its "
                           f"{block.size}-byte {block.kind} allocation")  # fmt: skip
         return block
+
+    def peek(self, ptr: Any, size: int) -> Block | None:
+        """The allocation holding the range, or None: for tracking what queued work touches, where a bad
+        pointer is the device's to report (at synchronize), not the caller's."""
+        try:
+            return self.find(ptr, size, "")
+        except (AclFail, EmulatorFault):
+            return None
 
     def find_kind(self, ptr: Any, size: int, kinds: tuple[str, ...], what: str) -> Block:
         block = self.find(ptr, size, what)
@@ -215,6 +284,14 @@ class Device:
     def enqueue(self, stream: Stream, task: Task, float_writes: bool = False) -> None:
         for block, off, n in task.writes:
             self.poison(block.data[off : off + n], float_writes)
+        codes = self.faults.get(task.name)
+        if codes:
+            code = codes.pop(0)
+
+            def fail() -> None:
+                raise AclFail(code, "injected device-side failure (Emulator.fail_next)")
+
+            task.run = fail
         stream.tasks.append(task)
 
     def _pending(self) -> list[Task]:

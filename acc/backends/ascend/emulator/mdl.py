@@ -89,8 +89,11 @@ class Mdl:
 
     @api("value_ret")
     def load_from_mem(self, ptr: int, size: int) -> int:
+        """The model data lies in host memory when the application runs on the host (ACL_HOST), in device
+        memory (acl.rt.malloc) when it runs on the device (ACL_DEVICE) (CANN: aclpythondevg_01_0149)."""
         self.dev.current_context()
-        block = self.dev.find_kind(ptr, size, ("host", "borrowed"), "model data")
+        kinds = ("host", "borrowed") if self.dev.run_mode == C.ACL_HOST else ("device",)
+        block = self.dev.find_kind(ptr, size, kinds, "model data")
         return self.dev.new("model", load_onnx(block.view(ptr, size).tobytes(), self.batches, self.threads))
 
     @api("ret")

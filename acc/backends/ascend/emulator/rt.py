@@ -1,7 +1,10 @@
 """acl.rt: device, contexts, streams, memory and copies.
 
-Emulates ACL_HOST run mode (an Atlas 300 card in a server): host memory and device memory are
-different address spaces, so every copy's kind must match where its pointers live.
+In ACL_HOST run mode (an Atlas 300 card in a server, the default) host memory and device memory are
+different address spaces, so every copy's kind must match where its pointers live. In ACL_DEVICE mode
+(an Atlas 200 DK: the application runs on the board's own CPUs) there is one address space and the
+application's memory is device memory too; acc copies with DEVICE_TO_DEVICE there, as the Ascend
+samples' acllite does (python/common/acllite/acllite_utils.py).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class Rt:
 
     @api("value_ret")
     def get_run_mode(self) -> int:
-        return C.ACL_HOST
+        return self.dev.run_mode
 
     @api("value_ret")
     def malloc(self, size: int, policy: int) -> int:
@@ -120,6 +123,8 @@ class Rt:
         if not isinstance(count, int) or count <= 0 or count > dest_max:
             raise AclFail(C.ACL_ERROR_RT_PARAM_INVALID, f"memcpy of {count!r} bytes into {dest_max!r}")
         src_kinds, dst_kinds = _KINDS[kind]
+        if self.dev.run_mode == C.ACL_DEVICE:  # one address space: the application's memory is device memory
+            src_kinds = dst_kinds = _HOST + _DEVICE
         src_block = self.dev.find(src, count, "memcpy source")
         dst_block = self.dev.find(dst, dest_max, "memcpy destination")
         for block, kinds, side in ((src_block, src_kinds, "source"), (dst_block, dst_kinds, "destination")):
