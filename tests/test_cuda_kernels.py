@@ -71,7 +71,8 @@ def run_ab_merge(k, planes: list[np.ndarray], ab: np.ndarray, bgr: bool = False,
     results = []
     for sentinel in (0, 255):
         out = np.full(3 * total + 5, sentinel, np.uint8)
-        k.ab_merge.ab_merge[(blocks or grid[0], len(planes)), threads](flat, offsets, heights, widths, ab, bgr, out)
+        k.ab_merge.ab_merge[(blocks or grid[0], len(planes)), threads](flat, offsets, heights, widths, ab, bgr,
+                                                                       3 * offsets, out)  # fmt: skip
         assert (out[3 * total :] == sentinel).all(), "wrote past the batch"
         results.append(out[: 3 * total])
     np.testing.assert_array_equal(results[0], results[1])

@@ -6,7 +6,7 @@
     ptx.py       compiles every kernel to PTX (CI: `python -m acc.kernels.cuda.ptx`)
 
 A batch lives in flat buffers: photo n's luma is heights[n] x widths[n] bytes, row-major, from
-offsets[n] on; its output pixels start at 3 * offsets[n]. One launch covers the batch: grid
+offsets[n] on; AbMerge writes its 3 x heights[n] x widths[n] output bytes from out_offsets[n] on. One launch covers the batch: grid
 (blocks, N), block row n works on photo n with a grid-stride loop. The per-pixel maths is the CPU
 kernels' own (kernels/cpu: tap, srgb_indices, the same tables), called from the device code, so the
 two devices sample and round alike; the tables sit in constant memory.

@@ -20,13 +20,13 @@ from acc.kernels.cuda.target import loaded
 cuda = loaded()
 
 FY_TABLE, Y_TABLE = merge_tables(L_TABLE)  # float32 (256,) each: fy = (L + 16) / 116 and Y per level
-SIGNATURE = "(uint8[:], int64[:], int32[:], int32[:], float32[:, :, :, :], boolean, uint8[:])"
+SIGNATURE = "(uint8[:], int64[:], int32[:], int32[:], float32[:, :, :, :], boolean, int64[:], uint8[:])"
 
 
 @cuda.jit
-def ab_merge(luma, offsets, heights, widths, ab, bgr, out):  # noqa: ANN001 (numba-typed)
+def ab_merge(luma, offsets, heights, widths, ab, bgr, out_offsets, out):  # noqa: ANN001 (numba-typed)
     """luma: flat uint8 planes + ab (N, 2, h, w) float32 in Lab units -> out: flat uint8, photo n's
-    pixels interleaved from 3 * offsets[n] on, in R, G, B order (B, G, R when bgr)."""
+    pixels interleaved from out_offsets[n] on, in R, G, B order (B, G, R when bgr)."""
     fy_of = cuda.const.array_like(FY_TABLE)
     y_of = cuda.const.array_like(Y_TABLE)
     srgb = cuda.const.array_like(SRGB_TABLE)
@@ -47,7 +47,7 @@ def ab_merge(luma, offsets, heights, widths, ab, bgr, out):  # noqa: ANN001 (num
         level = luma[base + i]
         i_b, i_g, i_r = srgb_indices(fy_of[level], y_of[level], a_top + (a_bottom - a_top) * wy,
                                      b_top + (b_bottom - b_top) * wy)  # fmt: skip
-        o = 3 * (base + i)
+        o = out_offsets[n] + 3 * i
         out[o + first] = srgb[i_b]
         out[o + 1] = srgb[i_g]
         out[o + last] = srgb[i_r]
