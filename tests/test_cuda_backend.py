@@ -262,3 +262,15 @@ def test_acc_colorize_emulated_writes_what_the_cpu_backend_writes(tmp_path: Path
     for want in outputs:
         source = next(scans.glob(f"{want.stem}.*")).read_bytes()
         assert_close_to((tmp_path / "cuda" / want.name).read_bytes(), want.read_bytes(), luma_exact(source))
+
+
+def test_doctor_says_what_runs_where(tmp_path: Path) -> None:
+    models = small_model_dir(tmp_path / "models")
+    args = [sys.executable, "-m", "acc.cli", "doctor", "--model-dir", str(models), "--model", "small", "--backend", "cuda"]
+    emulated = subprocess.run([*args, "--emulate"], capture_output=True, text=True, timeout=120)
+    assert emulated.returncode == 0, emulated.stdout
+    section = emulated.stdout.split("\ncuda:\n", 1)[1]
+    assert "status: not yet run on a GPU" in section and "mode: emulated" in section
+    assert "GPU: none (" in section  # and why
+    plain = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1 and "mode: not available here (--emulate runs it on the CPU)" in plain.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, has_emulator
 from acc.backends.ascend.status import report as ascend_report
+from acc.backends.cuda.status import report as cuda_report
 from acc.cli import EXIT_FAILED, EXIT_OK, acc_version
 from acc.commands.common import add_engine_options, settings_from
 from acc.commands.models import model_rows, model_status
@@ -75,5 +76,8 @@ def run(args: argparse.Namespace) -> int:
     lines, ascend_ok = ascend_report(spec if settings.backend == "ascend" else None, settings.emulate)
     print("ascend:\n" + "\n".join("  " + line for line in lines))
     healthy = healthy and (ascend_ok or settings.backend != "ascend")
+    lines, cuda_ok = cuda_report(spec if settings.backend == "cuda" else None, settings.emulate)
+    print("cuda:\n" + "\n".join("  " + line for line in lines))
+    healthy = healthy and (cuda_ok or settings.backend != "cuda")
     print("status: ready" if healthy else "status: NOT ready (see above)")
     return EXIT_OK if healthy else EXIT_FAILED

@@ -86,3 +86,27 @@ def gpu_reason() -> str | None:
     except NoGpu as exc:
         return str(exc)
     return None
+
+
+NVJPEG_BACKEND_HARDWARE = 3  # nvjpegBackend_t (nvjpeg.h)
+
+
+def hardware_jpeg_decoder() -> str:
+    """Whether nvJPEG's hardware decoder (the NVJPG engines of A100, H100, H200 ...) is usable here, and its
+    engines: nvjpegCreateEx(NVJPEG_BACKEND_HARDWARE) then nvjpegGetHardwareDecoderInfo (nvJPEG >= 11.4)."""
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+
+        lib = ctypes.CDLL(load_nvidia_dynamic_lib("nvjpeg").abs_path)
+    except Exception as exc:  # not installed: the nvidia-nvjpeg wheel, or the toolkit's library
+        return f"unknown (nvJPEG not found: {type(exc).__name__})"
+    handle = ctypes.c_void_p()
+    status = lib.nvjpegCreateEx(NVJPEG_BACKEND_HARDWARE, None, None, 0, ctypes.byref(handle))
+    if status != 0:
+        return f"not available (nvjpegCreateEx(HARDWARE) returned status {status}: no NVJPG engine, or hidden by MIG or a VM)"
+    engines, cores = ctypes.c_uint(), ctypes.c_uint()
+    status = lib.nvjpegGetHardwareDecoderInfo(handle, ctypes.byref(engines), ctypes.byref(cores))
+    lib.nvjpegDestroy(handle)
+    if status != 0:
+        return "available (engine count not reported)"
+    return f"available, {engines.value} engines x {cores.value} cores"
