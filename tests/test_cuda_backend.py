@@ -274,3 +274,25 @@ def test_doctor_says_what_runs_where(tmp_path: Path) -> None:
     assert "GPU: none (" in section  # and why
     plain = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert plain.returncode == 1 and "mode: not available here (--emulate runs it on the CPU)" in plain.stdout
+
+
+def test_bench_times_a_batched_backend_batch_by_batch(spec, tmp_path: Path, monkeypatch) -> None:
+    """acc bench runs the batch forms on chunks of batch_size photos and charges each photo time / n."""
+    from acc.benchmark import Bench, Photo, report
+    from acc.pipeline import RunOptions
+
+    backend = CudaBackend(spec, emulate=True)
+    datas = [encode(gradient_photo(20 + i, 30, seed=20 + i), ".jpg") for i in range(5)]
+    photos = [Photo(f"p{i}.jpg", d, probe(d)) for i, d in enumerate(datas)]
+    calls = []
+    real = backend.decode_batch
+    monkeypatch.setattr(backend, "decode_batch", lambda items: calls.append(len(items)) or real(items))
+    bench = Bench(photos, {"cuda": backend}, RunOptions(batch_size=2, fmt=PNG), [], tmp_path, end_to_end=False)
+    bench.run(rounds=2, warmup=0)
+    assert calls[5:] == [2, 2, 1, 2, 2, 1]  # after the per-photo preparation, one call per chunk per round
+    for stage in ("decode", "model_input", "render"):
+        samples = bench.stages["cuda", stage]
+        assert sorted(samples) == [0, 1, 2, 3, 4] and all(len(s) == 2 for s in samples.values())
+        assert samples[0] == samples[1] and samples[0] != samples[4]  # a chunk's photos share its time / n
+    assert report(bench, 2, 0, spec.name)["groups"]
+    backend.close()
