@@ -6,6 +6,8 @@ slows them all alike:
 
     stages      each backend's decode, model_input and render (encode included), one photo at a
                 time; 'outside the model' is their sum. Backends and the floor alternate photo by photo.
+                A batched backend (cuda) runs each stage's batch form on up to batch_size photos of one
+                size group at once, and each photo of the batch is charged the batch's time / n.
     floor       what any pipeline pays for the same photo: a libjpeg-turbo luma decode plus the encode
                 of an output of the photo's size (the photo itself, as 4:2:0 JPEG or PNG, like `render`).
     model       model-only: each backend's infer on batches of batch_size inputs.
@@ -127,6 +129,10 @@ class Bench:
         self.runs: dict[str, list[dict[str, float]]] = defaultdict(list)  # end to end: one per round
         self._predictions: dict[str, list[Any]] = {}
         self._batches: dict[str, list[Any]] = {}
+        # batched backends: first photo index of a chunk -> the chunk (photos of one size group)
+        size = options.batch_size
+        self._chunks = {members[k]: members[k : k + size] for _, members in size_groups(photos)
+                        for k in range(0, len(members), size)}  # fmt: skip
 
     def run(self, rounds: int, warmup: int, log: Callable[[str], None] = lambda line: None) -> None:
         self._prepare(log)
@@ -166,6 +172,10 @@ class Bench:
             t1 = clock()
             encode_bgr(bgr, None, self.options.fmt)
             times = {"decode": t1 - t0, "encode": clock() - t1}
+        elif self.backends[who].batched:
+            if i not in self._chunks:
+                return  # timed with the first photo of its chunk
+            times = self._time_batch(who, self._chunks[i])
         else:
             backend = self.backends[who]
             t0 = clock()
@@ -178,8 +188,24 @@ class Bench:
             backend.release(frame)
             times = {"decode": t1 - t0, "model_input": t2 - t1, "render": t3 - t2}
         if record:
-            for stage, seconds in times.items():
-                self.stages[who, stage][i].append(seconds)
+            for j in self._chunks[i] if who != FLOOR and self.backends[who].batched else [i]:
+                for stage, seconds in times.items():
+                    self.stages[who, stage][j].append(seconds)
+
+    def _time_batch(self, who: str, chunk: list[int]) -> dict[str, float]:
+        """The batch forms on the chunk's photos; per photo, each stage's time / n."""
+        backend, clock = self.backends[who], time.perf_counter
+        t0 = clock()
+        frames = _raise_any(backend.decode_batch([(self.photos[j].data, self.photos[j].info) for j in chunk]))
+        t1 = clock()
+        _raise_any(backend.model_input_batch(frames))
+        t2 = clock()
+        _raise_any(backend.render_batch(frames, [self._predictions[who][j] for j in chunk], self.options.fmt))
+        t3 = clock()
+        for frame in frames:
+            backend.release(frame)
+        n = len(chunk)
+        return {"decode": (t1 - t0) / n, "model_input": (t2 - t1) / n, "render": (t3 - t2) / n}
 
     def _time_model(self, name: str, record: bool) -> None:
         batch = self._batches[name]
@@ -200,6 +226,14 @@ class Bench:
         if record:
             self.runs[name].append({"seconds": summary.seconds, "ok": summary.ok, "failed": summary.failed,
                                     "pixels": summary.pixels})  # fmt: skip
+
+
+def _raise_any(results: list[Any]) -> list[Any]:
+    """A batch form's results, or the first photo's exception (a failed photo fails the measurement)."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
 
 
 # --- the report ---------------------------------------------------------------------------------------------

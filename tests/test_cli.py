@@ -17,6 +17,7 @@ from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
 from dataclasses import fields
 
 from acc.backends import BACKENDS, PLANNED
+from acc.backends.cuda.driver import gpu_reason
 from acc.config import KEYS, Settings
 from acc.outdir import JOURNAL_NAME, LOCK_NAME
 from conftest import TEST_MODEL, encode, gradient_photo, write_photos
@@ -112,7 +113,8 @@ def test_exit_2_for_bad_arguments(argv: list[str], capsys) -> None:
         (["--quality", "101"], "'quality' must be a whole number from 1 to 100, got 101"),
         (["--workers", "0"], "'workers' must be a whole number from 1 to 64, got 0"),
         (["--backend", "gpu9000"], "unknown backend 'gpu9000' (known: opencv"),
-        (["--backend", "cuda"], "backend 'cuda': not in this version yet"),
+        pytest.param(["--backend", "cuda"], "backend 'cuda' cannot run here: ",
+                     marks=pytest.mark.skipif(gpu_reason() is None, reason="this machine has a GPU")),
         (["--model", "no-such-model"], "unknown model 'no-such-model'"),
     ],
 )
@@ -306,6 +308,7 @@ def test_doctor_fails_on_a_damaged_model(model_dir: Path, acc_env: dict, capsys)
     assert code == 1 and "model: unknown model 'absent'" in out
 
 
+@pytest.mark.skipif(gpu_reason() is None, reason="this machine has a GPU: cuda is usable")
 def test_doctor_marks_an_unusable_selected_backend(acc_env: dict, capsys) -> None:
     code, out, _ = run(capsys, "doctor", "--model", TEST_MODEL, "--backend", "cuda")
     assert code == 1

@@ -15,12 +15,11 @@ BACKENDS: dict[str, str] = {
     "opencv": "acc.backends.opencv:OpenCVBackend",
     "cpu": "acc.backends.cpu:CPUBackend",
     "ascend": "acc.backends.ascend:AscendBackend",
+    "cuda": "acc.backends.cuda:CudaBackend",
 }
 
 # Backends of the design that this version does not ship yet, with what `acc doctor` says about them.
-PLANNED: dict[str, str] = {
-    "cuda": "not in this version yet (NVIDIA backend)",
-}
+PLANNED: dict[str, str] = {}
 
 
 class BackendError(AccError):
@@ -45,8 +44,8 @@ def has_emulator(cls: type[Backend]) -> bool:
 
 
 def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: object) -> Backend:
-    """A ready backend. `options` are settings some backends have (exact_l: cpu; emulate: ascend, which
-    then runs against its emulator instead of the device); a backend without one ignores it (the opencv
+    """A ready backend. `options` are settings some backends have (exact_l: cpu; emulate: ascend and cuda,
+    which then run against an emulator of their device); a backend without one ignores it (the opencv
     baseline always computes L from RGB; the cpu backend needs no emulator to run here)."""
     cls = backend_class(name)
     accepted = inspect.signature(cls).parameters

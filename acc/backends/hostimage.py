@@ -1,4 +1,5 @@
-"""Host-side decoding and encoding through OpenCV, shared by the backends that work on the CPU.
+"""Host-side decoding and encoding (OpenCV, libjpeg-turbo), shared by the backends: the CPU ones, and the
+device ones for what their hardware cannot take.
 
 Covers what the fast paths do not: any format OpenCV reads (PNG, BMP, TIFF, WebP, JPEG), 16-bit
 samples, gray-with-alpha and colour-with-alpha images, and encoding with an alpha channel.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from acc.backends.base import OutputFormat
 from acc.errors import CorruptImage, UnsupportedImage
+from acc.kernels import reference
 from acc.probe import ImageInfo
 
 # OpenCV's own log lines ("libpng error: ...") would duplicate the one-line reason acc prints.
@@ -66,6 +69,37 @@ def split_alpha(img: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
     elif img.ndim != 2 and not (img.ndim == 3 and img.shape[2] == 3):
         raise UnsupportedImage(f"unsupported channel layout {img.shape}")
     return img, alpha, peak
+
+
+def decode_luma(data: bytes, info: ImageInfo) -> tuple[np.ndarray, np.ndarray | None]:
+    """(upright 8-bit luma (H, W), 8-bit alpha or None): the one 8-bit plane the device backends (ascend,
+    cuda) take as a gray value where their hardware decoder gives a JPEG's Y plane.
+
+    For a JPEG, the Y it stores (libjpeg-turbo's gray decode: L from luma, as hardware decoders give);
+    for other colour images, whose RGB is decoded anyway, the gray value of the same relative luminance,
+    sRGB(Y_linear), so that L is the contract's L from RGB up to 8-bit rounding (as the cpu backend's).
+    """
+    if info.format == "jpeg":
+        try:
+            y = simplejpeg.decode_jpeg(data, colorspace="GRAY")[:, :, 0]
+        except ValueError:
+            y = None  # a JPEG libjpeg-turbo's fast path refuses (CMYK, ...): OpenCV below
+        if y is not None:
+            if y.shape != (info.height, info.width):
+                raise CorruptImage(f"decoded size {y.shape[1]}x{y.shape[0]} differs from the header's")
+            return apply_orientation(y, info.orientation), None
+    pixels, alpha, peak = split_alpha(decode_unchanged(data, info))
+    if info.format == "jpeg":
+        pixels = apply_orientation(pixels, info.orientation)
+    if peak != 255.0:
+        pixels = np.clip(np.rint(pixels * (255.0 / peak)), 0, 255).astype(np.uint8)
+    return (pixels if pixels.ndim == 2 else luminance_gray(pixels[:, :, ::-1])), alpha
+
+
+def luminance_gray(rgb: np.ndarray) -> np.ndarray:
+    """8-bit RGB -> the 8-bit gray value with the same relative luminance (hence the same L*)."""
+    y = reference.srgb_to_linear(rgb / 255.0) @ reference.RGB_TO_XYZ[1]
+    return np.clip(np.rint(reference.linear_to_srgb(y) * 255.0), 0, 255).astype(np.uint8)
 
 
 def encode_bgr(bgr: np.ndarray, alpha: np.ndarray | None, fmt: OutputFormat) -> bytes:

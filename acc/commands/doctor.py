@@ -11,6 +11,7 @@ from pathlib import Path
 from acc.api import backends, models
 from acc.backends.ascend.status import report as ascend_report
 from acc import __version__
+from acc.backends.cuda.status import report as cuda_report
 from acc.cli import EXIT_FAILED, EXIT_OK
 from acc.commands.common import add_engine_options, settings_from
 from acc.models import ModelError, default_model_dir, file_status, resolve
@@ -69,5 +70,8 @@ def run(args: argparse.Namespace) -> int:
     lines, ascend_ok = ascend_report(spec if settings.backend == "ascend" else None, settings.emulate)
     print("ascend:\n" + "\n".join("  " + line for line in lines))
     healthy = healthy and (ascend_ok or settings.backend != "ascend")
+    lines, cuda_ok = cuda_report(spec if settings.backend == "cuda" else None, settings.emulate)
+    print("cuda:\n" + "\n".join("  " + line for line in lines))
+    healthy = healthy and (cuda_ok or settings.backend != "cuda")
     print("status: ready" if healthy else "status: NOT ready (see above)")
     return EXIT_OK if healthy else EXIT_FAILED

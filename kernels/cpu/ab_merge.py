@@ -38,15 +38,31 @@ def merge_tables(l_table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fy.astype(np.float32), ref._f_inv(fy).astype(np.float32)
 
 
+# The same matrix as scalars, so that the per-pixel function below sees them as compile-time constants.
+_M00, _M01, _M02, _M10, _M11, _M12, _M20, _M21, _M22 = (np.float32(v) for v in _M.ravel())
+
+
 @njit(inline="always")
-def _f_inv(t: float) -> float:
+def f_inv(t: float) -> float:
     return t * t * t if t > _DELTA else _LINEAR_SLOPE * (t - _FOUR_29)
 
 
 @njit(inline="always")
-def _table_index(v: float) -> int:
+def table_index(v: float) -> int:
     """Linear light, clipped to [0, 1] -> index into SRGB_TABLE."""
     return np.int32(min(max(v, np.float32(0)), np.float32(1)) * np.float32(SRGB_STEPS) + np.float32(0.5))
+
+
+@njit(inline="always")
+def srgb_indices(fy: float, lum: float, fa: float, fb: float) -> tuple[int, int, int]:
+    """One pixel: fy = (L + 16) / 116, lum = Y, fa = a / 500, fb = -b / 200 -> SRGB_TABLE indices (B, G, R).
+
+    Written once for both devices: the CUDA kernel (kernels/cuda/ab_merge.py) calls it per pixel too.
+    """
+    cx, cz = f_inv(fy + fa), f_inv(fy + fb)  # X / Xn, Z / Zn;  Y = lum
+    return (table_index(_M00 * cx + _M01 * lum + _M02 * cz),
+            table_index(_M10 * cx + _M11 * lum + _M12 * cz),
+            table_index(_M20 * cx + _M21 * lum + _M22 * cz))  # fmt: skip
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
@@ -65,9 +81,6 @@ def ab_merge(codes: np.ndarray, fy_of: np.ndarray, y_of: np.ndarray, ab: np.ndar
             a0, b0 = ab[0, r, x0s[x]], ab[1, r, x0s[x]]
             a_rows[r, x] = (a0 + (ab[0, r, x1s[x]] - a0) * wxs[x]) * np.float32(1 / 500)
             b_rows[r, x] = (b0 + (ab[1, r, x1s[x]] - b0) * wxs[x]) * np.float32(-1 / 200)
-    m00, m01, m02 = _M[0, 0], _M[0, 1], _M[0, 2]
-    m10, m11, m12 = _M[1, 0], _M[1, 1], _M[1, 2]
-    m20, m21, m22 = _M[2, 0], _M[2, 1], _M[2, 2]
     for y in prange(height):
         # row scratch: per column fy and Y, then the three sRGB table indices
         fys, ys = np.empty(width, np.float32), np.empty(width, np.float32)
@@ -78,12 +91,9 @@ def ab_merge(codes: np.ndarray, fy_of: np.ndarray, y_of: np.ndarray, ab: np.ndar
             fys[x] = fy_of[codes[y, x]]
             ys[x] = y_of[codes[y, x]]
         for x in range(width):
-            fx = fys[x] + a_top[x] + (a_bottom[x] - a_top[x]) * wy
-            fz = fys[x] + b_top[x] + (b_bottom[x] - b_top[x]) * wy
-            cx, cy, cz = _f_inv(fx), ys[x], _f_inv(fz)  # X / Xn, Y, Z / Zn
-            i0[x] = _table_index(m00 * cx + m01 * cy + m02 * cz)
-            i1[x] = _table_index(m10 * cx + m11 * cy + m12 * cz)
-            i2[x] = _table_index(m20 * cx + m21 * cy + m22 * cz)
+            fa = a_top[x] + (a_bottom[x] - a_top[x]) * wy
+            fb = b_top[x] + (b_bottom[x] - b_top[x]) * wy
+            i0[x], i1[x], i2[x] = srgb_indices(fys[x], ys[x], fa, fb)
         for x in range(width):
             out[y, x, 0] = SRGB_TABLE[i0[x]]
             out[y, x, 1] = SRGB_TABLE[i1[x]]

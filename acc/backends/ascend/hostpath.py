@@ -1,11 +1,8 @@
 """The per-photo CPU fallbacks: decoding what JPEGD refuses, resizing what VPC cannot take, encoding what
 JPEGE cannot (PNG output, sizes outside 32..8192), and a JPEG's declared size.
 
-Decoding reuses acc/backends/hostimage.py (every format, 16-bit samples, alpha, EXIF orientation);
-the result is one 8-bit plane standing where JPEGD's Y plane stands, and the operators take it as a
-gray value: for a JPEG, the Y it stores (libjpeg-turbo's gray decode; L from luma, as JPEGD gives);
-for other colour images, whose RGB is decoded anyway, the gray value of the same relative luminance,
-sRGB(Y_linear), so that L is the contract's L from RGB up to 8-bit rounding (as the cpu backend's).
+Decoding is acc/backends/hostimage.py's decode_luma: one 8-bit plane standing where JPEGD's Y plane
+stands, which the operators take as a gray value.
 """
 
 from __future__ import annotations
@@ -17,37 +14,12 @@ import numpy as np
 import simplejpeg
 
 from acc.backends.base import OutputFormat
-from acc.backends.hostimage import apply_orientation, decode_unchanged, encode_bgr, split_alpha
-from acc.kernels import reference
+from acc.backends.hostimage import decode_luma, encode_bgr
 from acc.kernels.ascend import nv12
-from acc.probe import BadImage, ImageInfo
+
+__all__ = ["decode_luma", "encode_planes", "luma_nv12", "resize_luma", "set_jpeg_size"]
 
 NEUTRAL = 128  # chroma of a gray picture (what JPEGD writes for a gray JPEG)
-
-
-def decode_luma(data: bytes, info: ImageInfo) -> tuple[np.ndarray, np.ndarray | None]:
-    """(upright 8-bit luma (H, W), 8-bit alpha or None)."""
-    if info.format == "jpeg":
-        try:
-            y = simplejpeg.decode_jpeg(data, colorspace="GRAY")[:, :, 0]
-        except ValueError:
-            y = None  # a JPEG libjpeg-turbo's fast path refuses (CMYK, ...): OpenCV below
-        if y is not None:
-            if y.shape != (info.height, info.width):
-                raise BadImage(f"decoded size {y.shape[1]}x{y.shape[0]} differs from the header's")
-            return apply_orientation(y, info.orientation), None
-    pixels, alpha, peak = split_alpha(decode_unchanged(data, info))
-    if info.format == "jpeg":
-        pixels = apply_orientation(pixels, info.orientation)
-    if peak != 255.0:
-        pixels = np.clip(np.rint(pixels * (255.0 / peak)), 0, 255).astype(np.uint8)
-    return (pixels if pixels.ndim == 2 else luminance_gray(pixels[:, :, ::-1])), alpha
-
-
-def luminance_gray(rgb: np.ndarray) -> np.ndarray:
-    """8-bit RGB -> the 8-bit gray value with the same relative luminance (hence the same L*)."""
-    y = reference.srgb_to_linear(rgb / 255.0) @ reference.RGB_TO_XYZ[1]
-    return np.clip(np.rint(reference.linear_to_srgb(y) * 255.0), 0, 255).astype(np.uint8)
 
 
 def luma_nv12(y: np.ndarray, width_stride: int, height_stride: int) -> bytes:
