@@ -309,6 +309,15 @@ class Runner:
 
     # the loop --------------------------------------------------------------------------------------
     def run(self, inputs: InputSet) -> Summary:
+        """Plan the inputs (naming, journal, safety: plan()) and execute the plan."""
+        try:
+            return self.execute(plan(inputs, self.outdir, self.options, self.backend.model.recipe))
+        finally:
+            self.summary.ignored = inputs.ignored
+
+    def execute(self, items: Iterator[Job | Outcome]) -> Summary:
+        """Do planned work: each Job through the four stages and the write, each Outcome reported as it is,
+        all in the order given (a distributed worker executes the jobs a driver planned)."""
         opts = self.options
         start = time.perf_counter()
         limit = opts.memory_limit or default_limit()
@@ -322,7 +331,7 @@ class Runner:
         chunk_size = opts.batch_size if self.backend.batched else 1
         prepare_window = opts.batch_size + opts.workers  # entries being prepared
         write_window = 2 * opts.workers * chunk_size  # photos being rendered and written
-        plan_items = plan(inputs, self.outdir, opts, self.backend.model.recipe)
+        plan_items = iter(items)
         # In input order: an Outcome already known, or a chunk being prepared (its jobs, its future).
         preparing: deque[Outcome | tuple[list[Job], Future]] = deque()
         # In input order: an Outcome, or a photo of a chunk being written (_Slot).
@@ -394,7 +403,6 @@ class Runner:
             for pool in (readers, writers):
                 pool.shutdown(wait=not self.summary.interrupted, cancel_futures=True)
             self.summary.seconds = time.perf_counter() - start
-            self.summary.ignored = inputs.ignored
             self.summary.bytes_written = self.outdir.bytes_written
             self.summary.stopped = self._stop_reason
         return self.summary
