@@ -107,7 +107,8 @@ from acc.cli import main
 
 if sys.argv[1] != "official":
     real = acc.models.load_catalogue
-    acc.fetch.load_catalogue = lambda: {n: dataclasses.replace(f, weights_sha256=sys.argv[1]) for n, f in real().items()}
+    sha = sys.argv[1]
+    acc.fetch.load_catalogue = lambda: {n: dataclasses.replace(f, weights_sha256=sha) for n, f in real().items()}
 code = main(sys.argv[2:])
 assert not set(os.environ["ACC_TEST_BLOCK"].split(",")) & set(sys.modules), "a blocked module was imported"
 try:

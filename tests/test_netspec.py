@@ -84,8 +84,8 @@ def test_macs_count_what_the_convolutions_do() -> None:
 
     def hook(layer, inputs, output) -> None:
         nonlocal counted
-        per_pixel = layer.weight[0].numel()
-        counted += (inputs[0][0].numel() if isinstance(layer, torch.nn.ConvTranspose2d) else output[0].numel()) * per_pixel
+        pixels = inputs[0][0].numel() if isinstance(layer, torch.nn.ConvTranspose2d) else output[0].numel()
+        counted += pixels * layer.weight[0].numel()
 
     for layer in module.modules():
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):

@@ -79,7 +79,8 @@ def test_reads_what_torch_saves() -> None:
     state = OrderedDict(
         conv=torch.randn(4, 3, 3, 3), transposed=torch.randn(3, 4).t(), view=base[5:11].view(2, 3), base=base,
         half=torch.randn(5).half(), bf16=torch.randn(5).bfloat16(), double=torch.randn(2, 2).double(),
-        num_batches_tracked=torch.tensor(7), mask=torch.tensor([True, False]), int8=torch.tensor([-3, 4], dtype=torch.int8),
+        num_batches_tracked=torch.tensor(7), mask=torch.tensor([True, False]),
+        int8=torch.tensor([-3, 4], dtype=torch.int8),
         empty=torch.zeros(0, 3),
     )  # fmt: skip
     got = read_state_dict(saved(state))
@@ -184,9 +185,11 @@ def test_allowed_names_cannot_be_misused(tmp_path: Path) -> None:
         ({"w": Tensor(Storage("0", 4), -1, (1,), (1,))}, {"data/0": floats(4)}, "offset -1"),
         ({"w": Tensor(Storage("0", 4), 0, (2, 2), (2,))}, {"data/0": floats(4)}, "do not go together"),
         ({"w": Tensor(Storage("9", 4), 0, (4,), (1,))}, {"data/0": floats(4)}, "no record 'data/9'"),
-        ({"w": Tensor(Storage("0", 4), 0, (4,), (1,)), "v": Tensor(Storage("0", 2, torch.DoubleStorage), 0, (1,), (1,))},
-         {"data/0": floats(4)}, "two different types"),
-        ({"epoch": 3, "weights": {"w": Tensor(Storage("0", 1), 0, (1,), (1,))}}, {"data/0": floats(1)}, "not a state dict"),
+        ({"w": Tensor(Storage("0", 4), 0, (4,), (1,)),
+          "v": Tensor(Storage("0", 2, torch.DoubleStorage), 0, (1,), (1,))}, {"data/0": floats(4)},
+         "two different types"),
+        ({"epoch": 3, "weights": {"w": Tensor(Storage("0", 1), 0, (1,), (1,))}}, {"data/0": floats(1)},
+         "not a state dict"),
         ([Tensor(Storage("0", 1), 0, (1,), (1,))], {"data/0": floats(1)}, "not a state dict"),
     ],
 )  # fmt: skip
