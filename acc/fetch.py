@@ -32,7 +32,7 @@ from acc.models import sha256_bytes
 
 TIMEOUT_S = 30  # per connect and per read: a stalled server fails the fetch instead of hanging it
 CHUNK = 1 << 20
-CONVERT_EXTRA = "pip install 'acc-colorize[convert]'"
+ONNX_EXTRA = "pip install 'acc-colorize[onnx]'"
 REGISTRY_LOCK = ".acc-registry-lock"
 
 
@@ -41,12 +41,20 @@ class FetchError(Exception):
 
 
 def fetch(name: str, model_dir: Path, source: Path | None = None) -> ModelSpec:
-    """Install model `name` from its official URL, or from `source` (a copy of the official file)."""
+    """Install model `name` from its official URL, or from `source` (a copy of the official file).
+
+    A file is judged first: its SHA-256 is checked before anything else is asked of the machine, so a
+    wrong file is called wrong whatever is installed. Without a file yet, a missing converter is said
+    before the download (which it would only waste).
+    """
     catalogue = load_catalogue()
     if name not in catalogue:
         raise FetchError(f"unknown model '{name}': acc can fetch {', '.join(sorted(catalogue))}")
     item = catalogue[name]
-    convert = _convert_module()  # before the download: a missing torch should not cost 120 MB of traffic
+    if source is not None:
+        data = _read(source)
+        _check_weights(item, data, source)
+    convert = _convert_module()
     try:
         load_registry(model_dir)  # a damaged user registry fails now, not after the download
     except ModelError as exc:
@@ -57,13 +65,14 @@ def fetch(name: str, model_dir: Path, source: Path | None = None) -> ModelSpec:
         if source is None:
             source = work / Path(item.url).name
             download(item.url, source, name)
-        data = _read(source)
-        _check_weights(item, data, source)
+            data = _read(source)
+            _check_weights(item, data, source)
         spec = item.spec(work, f"{name}.onnx", sha256="")  # its checksum is known once it is written
         try:
             convert.to_onnx(item.network, data, spec)
         except convert.ConvertError as exc:
             raise FetchError(f"cannot convert {source}: {exc}; nothing was installed") from None
+        del data  # the weights file's bytes: not needed while ONNX Runtime checks the graph
         return _install(item, model_dir, replace(spec, sha256=sha256_bytes(spec.path.read_bytes())))
 
 
@@ -71,10 +80,9 @@ def _convert_module() -> ModuleType:
     try:
         from acc import convert
     except ImportError as exc:
-        if exc.name not in ("torch", "onnx"):
+        if exc.name != "onnx":
             raise
-        missing = f"converting weights needs PyTorch and onnx ({exc.name} is missing)"
-        raise FetchError(f"{missing}: {CONVERT_EXTRA}") from None
+        raise FetchError(f"converting weights needs the onnx package (not installed): {ONNX_EXTRA}") from None
     return convert
 
 

@@ -74,13 +74,15 @@ def test_the_test_model_applies_its_ab_scale(model_dir: Path, device: str) -> No
 @pytest.fixture(scope="module")
 def official_architectures(tmp_path_factory) -> dict[str, Path]:
     """ECCV16 and SIGGRAPH17 as acc exports them, random weights, at 32 x 32 (their operators, not their cost)."""
-    from acc.networks import NETWORKS, export_onnx, randomize
+    from acc.netspec import random_weights, save_onnx
+    from acc.networks import NETWORKS
 
     folder = tmp_path_factory.mktemp("architectures")
     paths = {}
     for name, network in NETWORKS.items():
         paths[name] = folder / f"{name}.onnx"
-        export_onnx(randomize(network(), seed=2), paths[name], size=(32, 32))
+        net = network()
+        save_onnx(net, random_weights(net, seed=2), paths[name], size=(32, 32))
     return paths
 
 

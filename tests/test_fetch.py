@@ -1,6 +1,6 @@
 """`acc models fetch`: download (from a local HTTP server), verify, convert, install; then use the model.
 
-Every failure (short download, unreachable server, checksum mismatch, unusable file, no torch) must
+Every failure (short download, unreachable server, checksum mismatch, unusable file, no onnx) must
 leave the user model folder exactly as it was and exit with one line that says what to do.
 """
 
@@ -41,6 +41,7 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 
 class Server(http.server.ThreadingHTTPServer):
     files: dict[str, bytes]
+    requests: list[str]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,6 +50,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server: Server
 
     def do_GET(self) -> None:
+        self.server.requests.append(self.path)
         truncated = self.path.startswith("/truncated/")
         data = self.server.files.get(self.path.removeprefix("/truncated").lstrip("/"))
         if data is None:
@@ -66,10 +68,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server() -> Iterator[SimpleNamespace]:
     httpd = Server(("127.0.0.1", 0), Handler)
-    httpd.files = {}
+    httpd.files, httpd.requests = {}, []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}", files=httpd.files)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{httpd.server_address[1]}", files=httpd.files,
+                          requests=httpd.requests)  # fmt: skip
     httpd.shutdown()
     httpd.server_close()
 
@@ -209,7 +212,7 @@ def test_corrupt_file_with_the_right_checksum_installs_nothing(model_dir: Path, 
     weights.write_bytes(b"PK\x03\x04 a damaged archive")
     expect_weights(monkeypatch, weights)
     err = _fails(["siggraph17", "--from", str(weights)], model_dir, capsys)
-    assert "not a PyTorch weights file that loads safely" in err and "nothing was installed" in err
+    assert "not a PyTorch weights file that acc reads safely" in err and "nothing was installed" in err
 
 
 def test_a_fetch_into_a_new_folder_that_fails_leaves_no_folder_content(tmp_path: Path, capsys) -> None:
@@ -219,21 +222,29 @@ def test_a_fetch_into_a_new_folder_that_fails_leaves_no_folder_content(tmp_path:
     assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())
 
 
-def test_unknown_model_and_missing_torch(model_dir: Path, monkeypatch, capsys) -> None:
+def test_unknown_model_and_missing_onnx(server, model_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     assert "acc can fetch eccv16, siggraph17" in _fails(["dalle"], model_dir, capsys)
-    # Without torch, the message names the extra to install, before anything is downloaded.
+    # Without onnx, the message names the extra to install, before anything is downloaded.
     monkeypatch.delitem(sys.modules, "acc.convert", raising=False)
     monkeypatch.delattr(acc, "convert", raising=False)
-    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    server.files["counted.pth"] = weights.read_bytes()
+    expect_weights(monkeypatch, weights, url=f"{server.url}/counted.pth")
+    requests = len(server.requests)
     err = _fails(["eccv16"], model_dir, capsys)
-    assert "torch is missing" in err and "pip install 'acc-colorize[convert]'" in err
+    assert "needs the onnx package" in err and "pip install 'acc-colorize[onnx]'" in err
+    assert len(server.requests) == requests  # nothing was downloaded
+    # A file at hand is judged first: a wrong one is called wrong, whatever is installed.
+    weights.write_bytes(b"y")
+    assert "has sha256" in _fails(["eccv16", "--from", str(weights)], model_dir, capsys)
 
 
 def test_concurrent_installs_into_one_folder_keep_both(tmp_path: Path, monkeypatch) -> None:
     """Two fetches (two processes, say) finishing together each re-read, change and replace registry.yaml;
     without a lock around that, the later one would drop the other's entry. The conversions run one after
-    the other (torch's exporter is not thread-safe); the installs race, with a slowed-down registry read
-    widening the window."""
+    the other; the installs race, with a slowed-down registry read widening the window."""
     from acc.convert import to_onnx
 
     model_dir = tmp_path / "models"

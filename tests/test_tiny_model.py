@@ -1,6 +1,7 @@
 """The embedded default model acc-tiny (issue 3, parts 2 and 6).
 
-* the ONNX export of the PyTorch network (tools/colorizer_net.py) computes what the network computes;
+* the ONNX export (made from the network's description, acc/networks.py) computes what the PyTorch
+  network (tools/colorizer_net.py, made from the same description) and its decode compute;
 * the shipped models/acc_tiny.onnx matches its registry entry (checksum, names, shapes) and runs.
 No test reads ../shared (a user's checkout does not have it).
 """
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import colorizer_net as cn  # noqa: E402
+import reference_nets  # noqa: E402
 
 MODELS = ROOT / "models"
 EXPORT_TOL = 2e-3  # max |ab_onnx - ab_torch| in Lab units (ab spans about -110..110)
@@ -71,6 +73,13 @@ def test_onnx_export_matches_torch(tmp_path, centres):
     diff = np.abs(got - ref).max()
     print(f"max |onnx - torch| = {diff:.2e} ab units")
     assert diff < EXPORT_TOL
+    # ... and what the decode wrapper acc-tiny was trained and shipped with computed (hand-written)
+    hand = reference_nets.TinyColorNet(len(centres)).eval()
+    hand.load_state_dict(net.state_dict())
+    centres_t = torch.from_numpy(centres * 1.1)
+    with torch.no_grad():
+        want = reference_nets.annealed_mean(hand(torch.from_numpy(x)), centres_t, 0.38, torch.from_numpy(log_bias).float())
+    assert np.abs(want.numpy() - ref).max() < 1e-4
     # the decode is an annealed mean of the bin centres: inside their bounding box
     a = got[:, 0] / 1.1
     assert a.min() >= centres[:, 0].min() - 1e-3 and a.max() <= centres[:, 0].max() + 1e-3

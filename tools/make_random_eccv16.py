@@ -6,7 +6,7 @@
 Same layers, shapes and FLOPs as the official model (acc/networks.py; ~32 GMACs at 224 x 224, 123 MB),
 random weights: its colours mean nothing, its speed is the real model's. The file is never shipped or
 committed; it is written where you say, with a registry.yaml entry beside it (merged into an existing
-registry there) declaring the ECCV16 contract. Needs torch (the "convert" extra) and onnx.
+registry there) declaring the ECCV16 contract. Needs onnx (the "onnx" extra), not torch.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from acc import netspec
 from acc.models import load_catalogue
-from acc.networks import ECCV16, export_onnx, randomize
+from acc.networks import eccv16
 
 NAME = "eccv16-random"
 
@@ -27,10 +28,11 @@ def make(out: Path, name: str = NAME, seed: int = 0) -> Path:
     """Export the model into folder `out` and register it there; returns the ONNX path."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name.replace('-', '_')}.onnx"
-    export_onnx(randomize(ECCV16(), seed), path)
+    official = load_catalogue()["eccv16"].entry  # the official ECCV16's contract: declared once
+    net = eccv16()
+    netspec.save_onnx(net, netspec.random_weights(net, seed), path, tuple(official["input"]["size"]))
     registry = out / "registry.yaml"
     doc = (yaml.safe_load(registry.read_text()) if registry.is_file() else None) or {}
-    official = load_catalogue()["eccv16"].entry  # the official ECCV16's contract: declared once
     doc.setdefault("models", {})[name] = {
         "file": path.name,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -11,9 +11,9 @@ from acc.models import ModelError, default_model_dir
 
 FETCH_HELP = """\
 Download the official PyTorch weights of NAME (or take a copy you have: --from FILE), check their
-SHA-256, convert them to ONNX (needs PyTorch: pip install 'acc-colorize[convert]') and install the
-ONNX in the user model folder, listed in its registry.yaml with its own SHA-256. A failed download,
-a checksum mismatch or a failed conversion installs nothing."""
+SHA-256, convert them to ONNX (with numpy and onnx, no PyTorch: pip install 'acc-colorize[onnx]') and
+install the ONNX in the user model folder, listed in its registry.yaml with its own SHA-256. A failed
+download, a checksum mismatch or a failed conversion installs nothing."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
