@@ -194,11 +194,11 @@ class Runner:
         for i, job in enumerate(chunk):
             try:
                 src = OpenedInput(job.source.path, self.options.max_pixels)
+                cost = src.size + self.backend.host_bytes(src.info)
             except (BadImage, OSError) as exc:
                 self.budget.skip(job.seq)
                 results[job.seq] = self._failed(job, describe(exc))
                 continue
-            cost = src.size + self.backend.host_bytes(src.info)
             if not admitted:
                 self.budget.acquire(job.seq, cost)  # waits its turn and its memory, holding nothing
             elif not self.budget.try_acquire(job.seq, cost):
@@ -206,18 +206,29 @@ class Runner:
                 leftover = chunk[i:]
                 break
             admitted.append((job, src, cost))
-        with self._compute:
-            items: list[tuple[Job, bytes, Any, int]] = []
-            for job, src, cost in admitted:
-                try:
-                    with src:
-                        items.append((job, src.read(), src.info, cost))
-                except (BadImage, OSError) as exc:
+        items: list[tuple[Job, bytes, Any, int]] = []
+        decoded: list[tuple[tuple[Job, bytes, Any, int], Any, tuple[str, ...]]] = []
+        try:
+            with self._compute:
+                for job, src, cost in admitted:
+                    try:
+                        with src:
+                            items.append((job, src.read(), src.info, cost))
+                    except (BadImage, OSError, MemoryError) as exc:
+                        self.budget.release(cost)
+                        results[job.seq] = self._failed(job, describe(exc))
+                decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
+                good = [(item, frame, warns) for item, frame, warns in decoded if not isinstance(frame, Exception)]
+                inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
+        except Exception as exc:  # a stage failed as a whole (the backend, not one photo): each photo fails
+            for (job, _, _, cost), frame, _ in decoded:
+                if not isinstance(frame, Exception):
+                    self.backend.release(frame)
+            for job, _, cost in admitted:
+                if job.seq not in results:
                     self.budget.release(cost)
                     results[job.seq] = self._failed(job, describe(exc))
-            decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
-            good = [(item, frame, warnings) for item, frame, warnings in decoded if not isinstance(frame, Exception)]
-            inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
+            return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
         for (job, _, _, cost), frame, warnings in decoded:
             if isinstance(frame, Exception):
                 self.budget.release(cost)

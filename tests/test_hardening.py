@@ -469,3 +469,21 @@ def test_a_batched_backend_gets_chunks_and_results_keep_input_order(tmp_path: Pa
     assert max(backend.decode_calls) > 1 and max(backend.render_calls) > 1
     if limit:  # 480,000 bytes charged a photo: a chunk never holds more than three
         assert max(backend.decode_calls) <= 3 and backend.peak <= limit
+
+
+class BrokenStageBackend(OpenCVBackend):
+    """A backend whose model_input fails for a whole chunk (a device error, not one photo's fault)."""
+
+    def model_input_batch(self, frames):
+        raise RuntimeError("device lost")
+
+
+def test_a_stage_failing_as_a_whole_fails_its_photos_not_the_run(tmp_path: Path, test_spec) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_photos(src, 5)
+    outcomes = []
+    with BrokenStageBackend(test_spec, threads=1) as backend, OutputDir(out) as outdir:
+        runner = Runner(backend, outdir, RunOptions(batch_size=2, workers=2), outcomes.append)
+        summary = runner.run(InputSet([str(src)], out))
+    assert summary.failed == 5 and runner.budget.held == 0
+    assert {o.reason for o in outcomes} == {"internal error: RuntimeError: device lost"}
