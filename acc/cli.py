@@ -14,6 +14,7 @@ from importlib import import_module
 from acc import __version__
 from acc.libmessages import captured
 from acc.pipeline import DRAIN_SECONDS
+from acc.progress import one_line
 from acc.stopping import StopSignals
 
 # Each command lives in its own module with add_parser(subparsers) and run(args) -> int.
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return args.run(args)
         except UsageError as exc:
-            print(f"acc: error: {exc}", file=sys.stderr)
+            print(one_line(f"acc: error: {exc}"), file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print("acc: interrupted", file=sys.stderr)

@@ -58,14 +58,15 @@ _FOLDER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.ESTA
 
 def path_key(text: str) -> int:
     """A 64-bit digest: the journal index holds these instead of paths, to stay small on huge runs."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(os.fsencode(text), digest_size=8).digest(), "little")
 
 
 def fingerprint(source: Path, recipe: str, st: os.stat_result | None = None) -> str:
     """What makes a finished output still valid: the same input file (path, size, mtime) and recipe (the
     model, and any setting that changes the colours)."""
     st = st or source.stat()
-    return hashlib.blake2b(f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{recipe}".encode(), digest_size=8).hexdigest()
+    text = f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{recipe}"
+    return hashlib.blake2b(os.fsencode(text), digest_size=8).hexdigest()  # file names need not be UTF-8
 
 
 def partial_name(name: str) -> str:

@@ -57,6 +57,7 @@ class Progress:
         self._write(f"acc: {text}")
 
     def _write(self, text: str) -> None:
+        text = one_line(text)
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
         else:
@@ -66,6 +67,27 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    r"""`text` as one printable line: control characters escaped (a file may be named 'a\nb.jpg'), and
+    bytes that are not UTF-8 in a file name (decoded by Python as surrogates) shown as \\xNN."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # surrogateescape: the raw byte 0x80..0xFF
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def summary_lines(summary: Summary) -> list[str]:

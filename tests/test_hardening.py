@@ -487,3 +487,17 @@ def test_a_stage_failing_as_a_whole_fails_its_photos_not_the_run(tmp_path: Path,
         summary = runner.run(InputSet([str(src)], out))
     assert summary.failed == 5 and runner.budget.held == 0
     assert {o.reason for o in outcomes} == {"internal error: RuntimeError: device lost"}
+
+
+def test_file_names_with_newlines_and_bytes_that_are_not_utf8(tmp_path: Path, acc_env: dict) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    good = os.fsdecode(b"caf\xe9 scan.jpg")  # Latin-1 bytes: not UTF-8
+    (src / good).write_bytes(encode(gradient_photo(), ".jpg"))
+    (src / "two\nlines.jpg").write_bytes(b"not a photo")
+    done = cli("colorize", str(src), "-o", str(out), env=acc_env)
+    assert done.returncode == 1, done.stderr
+    assert f"acc: failed: {src}/two\\nlines.jpg: not an image (unrecognised file format)" in done.stderr.splitlines()
+    assert os.fsencode(out / good) in {os.fsencode(p) for p in out.iterdir()}
+    again = cli("colorize", str(src), "-o", str(out), env=acc_env)
+    assert again.stdout.startswith("0 colorized, 1 skipped (done before), 1 failed")

@@ -17,7 +17,7 @@ from acc.inputs import InputSet, OutputIsInput
 from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
 from acc.pipeline import Outcome, RunOptions, Summary, plan
-from acc.progress import Progress, summary_lines
+from acc.progress import Progress, one_line, summary_lines
 
 HELP = """\
 Colorize black-and-white photographs. INPUT is a file, a folder (walked recursively) or a glob
@@ -94,9 +94,9 @@ def _dry_run(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: s
         if isinstance(item, Outcome):
             counts[item.status] += 1
             stream = sys.stderr if item.status == "failed" else sys.stdout
-            print(f"{item.status}: {item.display}: {item.reason}", file=stream)
+            print(one_line(f"{item.status}: {item.display}: {item.reason}"), file=stream)
         else:
             counts["work"] += 1
-            print(f"colorize: {item.source.display} -> {item.target}")
+            print(one_line(f"colorize: {item.source.display} -> {item.target}"))
     print(f"dry run: {counts['work']} to colorize, {counts['skipped']} done before, {counts['failed']} refused")
     return EXIT_FAILED if counts["failed"] else EXIT_OK
