@@ -162,9 +162,12 @@ class InputSet:
         out = self.outdir
         return out is not None and out != root and out.is_relative_to(root) and path.is_relative_to(out)
 
-    def _walk(self, folder: Path, arg: str) -> Iterator[InputFile]:
+    def _walk(self, folder: Path, arg: str) -> Iterator[InputFile | InputError]:
         root = folder.resolve()
-        for dirpath, dirnames, filenames in os.walk(root):
+        unreadable: list[OSError] = []  # folders os.walk could not list: reported, never skipped silently
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+            while unreadable:
+                yield self._unreadable(unreadable.pop(0), root, arg)
             here = Path(dirpath)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not self._skipped(here / d, root))
             photos = []
@@ -178,6 +181,14 @@ class InputSet:
             for name in photos:
                 rel = PurePosixPath((rel_dir / names[name]).as_posix())
                 yield InputFile(here / name, rel, os.path.join(arg, str(rel_dir / name)))
+        for error in unreadable:
+            yield self._unreadable(error, root, arg)
+
+    @staticmethod
+    def _unreadable(error: OSError, root: Path, arg: str) -> InputError:
+        where = Path(error.filename) if error.filename else root
+        shown = os.path.join(arg, str(where.relative_to(root))) if where.is_relative_to(root) else str(where)
+        return InputError(shown, f"cannot read this folder: {error.strerror or error}")
 
     def _glob(self, pattern: str) -> Iterator[InputFile | InputError]:
         base = _glob_base(pattern).resolve()

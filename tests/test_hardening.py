@@ -501,3 +501,21 @@ def test_file_names_with_newlines_and_bytes_that_are_not_utf8(tmp_path: Path, ac
     assert os.fsencode(out / good) in {os.fsencode(p) for p in out.iterdir()}
     again = cli("colorize", str(src), "-o", str(out), env=acc_env)
     assert again.stdout.startswith("0 colorized, 1 skipped (done before), 1 failed")
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path, test_spec, monkeypatch) -> None:
+    src = tmp_path / "in"
+    write_photos(src / "open", 2)
+    (src / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path=None):  # as for a folder without read permission (tests may run as root)
+        if Path(path).name == "locked":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    summary, outcomes = colorize(test_spec, [src], tmp_path / "out")
+    assert summary.ok == 2
+    assert [(o.display, o.reason) for o in outcomes if o.status == "failed"] == [
+        (os.path.join(str(src), "locked"), "cannot read this folder: Permission denied")]
