@@ -1,6 +1,8 @@
 """Colorization quality metrics, pure numpy (no torch, no OpenCV).
 
-The definitions follow issue 3 and ../shared/reference/models-and-quality.md section 3:
+The definitions, as the colorization literature states them (Zhang et al., "Colorful Image
+Colorization", ECCV 2016, for AuC; Hasler and Suesstrunk, "Measuring colourfulness in natural images",
+SPIE 2003, for CF):
 
 * PSNR on 8-bit RGB, per image (peak 255); a set's number is the mean over images.
 * Raw AuC (Zhang et al., ECCV 2016): per-pixel Euclidean distance between predicted and true ab

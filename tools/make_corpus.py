@@ -4,7 +4,7 @@
 
 Each photo is textured so that the codecs work about as hard as on real scans: multi-octave noise
 (a 1/f-like spectrum), hard-edged shapes and film grain, saved at quality 90 with 4:2:0 chroma, which
-gives about 2 bits per pixel, like the photos behind ../shared/reference/performance.md. Colour photos
+gives about 2 bits per pixel, like textured scans. Colour photos
 share the gray texture and add smooth, low-frequency tints (real chroma is smooth). Gray photos are
 single-channel JPEGs. Deterministic for a given --seed. Names: <MP>mp_<gray|colour>_<baseline|progressive>_<i>.jpg.
 """
