@@ -9,11 +9,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from acc.backends import OutputFormat
+from acc.api import run_options
 from acc.benchmark import BASELINE, Bench, draw_chart, format_table, load_photos, report
 from acc.cli import EXIT_FAILED, EXIT_OK, UsageError
 from acc.commands.common import add_engine_options, backend_from, model_from, settings_from
-from acc.pipeline import RunOptions
 
 HELP = """\
 Measure backends side by side on the same photos and model: per-stage time (decode, model_input,
@@ -54,12 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if not photos:
         raise UsageError("no photos to measure")
     spec = model_from(settings)
-    options = RunOptions(fmt=OutputFormat(settings.format, settings.quality), batch_size=settings.batch_size,
-                         workers=settings.workers, max_pixels=settings.max_pixels)  # fmt: skip
+    options = run_options(settings)
     backends = {}
     try:
         for name in names:
-            backends[name] = backend_from(replace(settings, backend=name), spec)
+            backends[name] = backend_from(replace(settings, backend=name))
         with tempfile.TemporaryDirectory(prefix="acc-bench-") as scratch:
             bench = Bench(photos, backends, options, args.inputs, Path(scratch), args.end_to_end)
             bench.run(args.rounds, args.warmup, log=lambda line: print(f"acc: {line}", file=sys.stderr, flush=True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from acc.backends import Backend, BackendError, create_backend
+from acc.api import open_backend
+from acc.backends import Backend, BackendError
 from acc.cli import UsageError
 from acc.config import ConfigError, Settings, resolve_settings
 from acc.models import ModelError, ModelSpec, resolve
@@ -59,9 +60,8 @@ def model_from(settings: Settings) -> ModelSpec:
         raise UsageError(str(exc)) from None
 
 
-def backend_from(settings: Settings, spec: ModelSpec) -> Backend:
+def backend_from(settings: Settings) -> Backend:
     try:
-        return create_backend(settings.backend, spec, threads=settings.threads, exact_l=settings.exact_l,
-                              emulate=settings.emulate)  # fmt: skip
+        return open_backend(settings)
     except (BackendError, ModelError) as exc:
         raise UsageError(str(exc)) from None

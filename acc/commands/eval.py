@@ -8,9 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from acc.cli import EXIT_FAILED, EXIT_OK, UsageError
-from acc.commands.common import add_engine_options, backend_from, model_from, settings_from
+from acc.api import run_options
+from acc.commands.common import add_engine_options, backend_from, settings_from
 from acc.evaluate import evaluate
-from acc.pipeline import RunOptions
 
 HELP = """\
 Turn colour photos gray (keep L, set a = b = 0), colorize them with the chosen backend and model, and
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"output {args.output} exists and is not a folder")
-    options = RunOptions(batch_size=settings.batch_size, workers=settings.workers, max_pixels=settings.max_pixels)
-    with backend_from(settings, model_from(settings)) as backend:
+    with backend_from(settings) as backend:
+        options = run_options(settings)
         report = evaluate(args.originals, args.output, backend, options, sheet_rows=args.sheet_rows)
     if report.images == 0:
         raise UsageError("no photos could be evaluated")
