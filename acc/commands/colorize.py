@@ -16,7 +16,7 @@ from acc.commands.common import add_engine_options, model_from, settings_from
 from acc.inputs import InputSet, OutputIsInput
 from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
-from acc.pipeline import Outcome, RunOptions, Summary, plan
+from acc.pipeline import Outcome, RunOptions, plan
 from acc.progress import Progress, summary_lines
 
 HELP = """\
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(inputs, OutputDir(args.output).peek(), run_options(settings), spec.recipe)
 
-    summary = Summary()
-    progress = Progress(summary, total=inputs.count(), stream=sys.stderr)
+    progress = Progress(total=inputs.count(), stream=sys.stderr)
     try:
         summary = colorize_files(args.inputs, args.output, on_outcome=progress, on_notice=progress.notice,
                                  **asdict(settings))  # fmt: skip
