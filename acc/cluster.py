@@ -211,14 +211,15 @@ def read_jobs(todo: str, start: int, end: int) -> list[dict[str, Any]]:
 # --- the worker -------------------------------------------------------------------------------------------------
 
 ROW_COLUMNS = ("seq", "input", "display", "output", "fingerprint", "status", "reason", "pixels", "warnings")
+TASK_COLUMNS = ("written", "notices")  # the task's own row (seq -1): bytes written, library lines of no photo
 
 
 class RayWorker:
     """A Ray actor's callable for map_batches: one loaded backend and model, and a runner over the jobs
     of each task it is given, writing into OUT without its lock or journal (the driver holds those).
 
-    Returns one row per photo (ROW_COLUMNS), then one row with seq -1 carrying the task's bytes written
-    and what libraries printed outside any photo (`notices`). Nothing a photo does fails the task."""
+    Returns one row per photo (ROW_COLUMNS), then the task's own row (seq -1, TASK_COLUMNS): the bytes it
+    wrote, and what libraries printed outside any photo. Nothing a photo does fails the task."""
 
     def __init__(self, settings: Settings, root: str, recipe: str) -> None:
         from acc.api import open_backend, run_options  # acc.api runs acc.cluster: imported when used
@@ -239,8 +240,8 @@ class RayWorker:
         for todo, start, end in zip(batch["todo"], batch["start"], batch["end"]):
             rows += self.run(read_jobs(str(todo), int(start), int(end)))
         notices, self.notices = self.notices, []
-        rows.append({"seq": -1, "pixels": self.folder.bytes_written - written, "warnings": "\n".join(notices)})
-        return {name: _column(name, [row.get(name, "") for row in rows]) for name in ROW_COLUMNS}
+        rows.append({"seq": -1, "written": self.folder.bytes_written - written, "notices": "\n".join(notices)})
+        return {name: _column(name, [row.get(name) for row in rows]) for name in ROW_COLUMNS + TASK_COLUMNS}
 
     def run(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[Job | Outcome] = []
@@ -286,7 +287,9 @@ def result_row(entry: dict[str, Any], outcome: Outcome, fmt: OutputFormat) -> di
 
 
 def _column(name: str, values: list[Any]) -> np.ndarray:
-    return np.array(values, dtype=np.int64) if name in ("seq", "pixels") else np.array(values, dtype=object)
+    if name in ("seq", "pixels", "written"):
+        return np.array([v or 0 for v in values], dtype=np.int64)
+    return np.array([v or "" for v in values], dtype=object)
 
 
 def _memory_limit(settings: Settings) -> int:
@@ -332,8 +335,8 @@ class _Driver:
         stop = None
         for i, seq in enumerate(batch["seq"].tolist()):
             if seq < 0:  # the task's own row
-                self.summary.bytes_written += int(batch["pixels"][i])
-                for text in filter(None, str(batch["warnings"][i]).split("\n")):
+                self.summary.bytes_written += int(batch["written"][i])
+                for text in filter(None, str(batch["notices"][i]).split("\n")):
                     self.on_notice(f"a library printed: {text}")
                 continue
             row = {name: batch[name][i] for name in ROW_COLUMNS}
@@ -455,6 +458,14 @@ def _execute(ray: ModuleType, todo: TodoList, driver: _Driver, settings: Setting
                 return
 
 
+def _root_cause(exc: BaseException) -> str:
+    """What a worker raised, in one line: the last line of Ray's report ("module.SomeError: message")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    match = re.match(r"^(?:[\w.]+\.)?(\w+): (.*)$", last)
+    return f"{match.group(1)}: {match.group(2)}" if match else last
+
+
 def _stream(ray: ModuleType, ranges: list[dict[str, Any]], driver: _Driver, settings: Settings, recipe: str,
             resources: dict[str, float], workers: int) -> str | None:  # fmt: skip
     """One Ray Data pass over `ranges`, results journaled and reported as they come; returns a stop reason."""
@@ -485,6 +496,10 @@ def _stream(ray: ModuleType, ranges: list[dict[str, Any]], driver: _Driver, sett
             stop = driver.take(batch)
             if stop:
                 return stop
+    except ray.exceptions.RayError as exc:
+        # Tasks lost with their workers are skipped (max_errored_blocks): what ends the run here is a worker
+        # that cannot start at all (its backend cannot run on its node, its model folder is not there).
+        raise ClusterError(f"a Ray worker failed: {_root_cause(exc)}") from exc
     finally:
         close = getattr(batches, "close", None)
         if close:

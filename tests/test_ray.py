@@ -172,6 +172,17 @@ def test_a_second_node_takes_work(cluster, tmp_path: Path, model_dir: Path) -> N
 # --- faults -------------------------------------------------------------------------------------------------
 
 
+def test_a_worker_that_cannot_start_ends_the_run_saying_why(cluster, tmp_path: Path, model_dir: Path) -> None:
+    src = tmp_path / "in"
+    write_photos(src, 3)
+    # The driver has no say on whether a backend runs on the workers' nodes: the workers find out.
+    with pytest.raises(acc.ClusterError, match="a Ray worker failed: BackendError: backend 'ascend' cannot run here"):
+        acc.colorize_files([src], tmp_path / "out", backend="ascend", model=TEST_MODEL, model_dir=model_dir,
+                           ray="auto")  # fmt: skip
+    assert not final_outputs(tmp_path / "out")
+    assert not (tmp_path / "out" / TODO_NAME).exists()
+
+
 def deaths(data: bytes) -> int:
     import hashlib
 
