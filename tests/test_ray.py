@@ -8,7 +8,6 @@ whole module; each test has a timeout, so that a hung Ray run fails instead of s
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -278,3 +277,16 @@ def test_colorize_class_in_a_users_dataset(cluster, tmp_path: Path, model_dir: P
         for path in paths:
             assert rows[path.name]["error"] is None
             assert rows[path.name]["colorized"] == c.colorize_bytes(path.read_bytes(), quality=90)
+
+
+def test_the_readme_example_runs(cluster, tmp_path: Path, monkeypatch, capsys) -> None:
+    import shutil
+
+    from test_readme import ROOT, python_blocks
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    (block,) = python_blocks("Beyond one machine: Ray")
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if line.endswith(" bytes")]) == len(list((ROOT / "examples").glob("*.jpg")))

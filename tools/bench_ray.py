@@ -112,12 +112,16 @@ def run_once(src: Path, out: Path, settings: dict) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    proc = subprocess.Popen([sys.executable, "-c", ONE_RUN, str(src), str(out), json.dumps(settings)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    sampler.join()
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    # Files, not pipes: a child writing more than a pipe holds would wait for a reader that waits for it.
+    with tempfile.TemporaryFile("w+") as stdout_file, tempfile.TemporaryFile("w+") as stderr_file:
+        proc = subprocess.Popen([sys.executable, "-c", ONE_RUN, str(src), str(out), json.dumps(settings)],
+                                stdout=stdout_file, stderr=stderr_file)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
+        stdout_file.seek(0)
+        stderr_file.seek(0)
+        stdout, stderr = stdout_file.read(), stderr_file.read()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"run failed ({proc.returncode}): {stderr[-2000:]}")
