@@ -168,6 +168,23 @@ def test_a_second_node_takes_work(cluster, tmp_path: Path, model_dir: Path) -> N
         cluster.remove_node(node)
 
 
+def test_cuda_workers_run_where_the_gpus_are(cluster, tmp_path: Path, model_dir: Path) -> None:
+    """A cuda worker asks Ray for a GPU: here a node declaring one (a logical GPU; the backend runs against
+    its emulator), the head having none. Same bytes as the same backend locally."""
+    node = cluster.add_node(num_cpus=1, num_gpus=1, include_dashboard=False, object_store_memory=128 * 1024**2)
+    try:
+        cluster.wait_for_nodes()
+        src = tmp_path / "in"
+        write_photos(src, 2, (24, 32))
+        local, on_ray, _, _ = run_both(src, tmp_path, backend="cuda", emulate=True, model=TEST_MODEL,
+                                       model_dir=model_dir)  # fmt: skip
+        names = [p.relative_to(local) for p in final_outputs(local)]
+        assert len(names) == 2
+        assert all((on_ray / n).read_bytes() == (local / n).read_bytes() for n in names)
+    finally:
+        cluster.remove_node(node)
+
+
 # --- faults -------------------------------------------------------------------------------------------------
 
 
