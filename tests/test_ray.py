@@ -158,7 +158,8 @@ def test_a_second_node_takes_work(cluster, tmp_path: Path, model_dir: Path) -> N
         for f in Path(os.environ[ray_support.DIR_ENV]).glob("node-*"):
             f.unlink()
         src = tmp_path / "in"
-        write_photos(src, 48, (60, 80))
+        # Slow photos: 48 x 0.3 s of work, so that the second node's worker, which starts later, takes some.
+        write_photos(src, 48, (60, ray_support.SLOW_WIDTH))
         summary = acc.colorize_files([src], tmp_path / "out", backend=ray_support.NAME, workers=2, model=TEST_MODEL,
                                      model_dir=model_dir, ray="auto")  # fmt: skip
         assert (summary.ok, summary.failed) == (48, 0)
