@@ -25,6 +25,7 @@ import types  # noqa: E402
 from acc import api  # noqa: E402
 from acc.api import BackendInfo, Colorizer, ModelInfo, colorize_files  # noqa: E402
 from acc.backends import BackendError  # noqa: E402
+from acc.cluster import ClusterError  # noqa: E402
 from acc.config import ConfigError  # noqa: E402
 from acc.errors import (AccError, BadImage, CorruptImage, EmptyImage, ImageTooLarge, NotAnImage,  # noqa: E402
                         NotARegularFile, TruncatedImage, UnsupportedImage)
@@ -50,8 +51,8 @@ for _name, _call in (("models", api.models), ("backends", api.backends)):
 del _name, _call, _module
 
 __all__ = [
-    "AccError", "BackendError", "BackendInfo", "BadImage", "Colorizer", "ConfigError", "CorruptImage", "EmptyImage",
-    "FolderBusy", "ImageTooLarge", "ModelError", "ModelInfo", "NotAnImage", "NotARegularFile", "Outcome",
+    "AccError", "BackendError", "BackendInfo", "BadImage", "ClusterError", "Colorizer", "ConfigError", "CorruptImage",
+    "EmptyImage", "FolderBusy", "ImageTooLarge", "ModelError", "ModelInfo", "NotAnImage", "NotARegularFile", "Outcome",
     "OutputIsInput", "Summary", "TruncatedImage", "UnsupportedImage", "__version__", "backends", "colorize_files",
     "models",
 ]  # fmt: skip

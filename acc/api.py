@@ -25,7 +25,7 @@ import numpy as np
 from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, create_backend, has_emulator
 from acc.backends.base import Backend, OutputFormat
 from acc.config import Settings, resolve_settings
-from acc.errors import UnsupportedImage
+from acc.errors import BadImage, UnsupportedImage
 from acc.inputs import InputSet
 from acc.libmessages import captured
 from acc.models import file_status, load_catalogue, load_registry, resolve
@@ -99,7 +99,8 @@ class Colorizer:
         """Colorize photos held as pixels, the model running on batches of batch_size; each image as in
         colorize(). Raises on the first bad image, before any work."""
         encoded = [_lossless(image) for image in images]
-        rendered = self._run([(data, probe(data, self.settings.max_pixels)) for data in encoded], OutputFormat("png"))
+        items = [(data, probe(data, self.settings.max_pixels)) for data in encoded]
+        rendered = _raise_first(self._run(items, OutputFormat("png")))
         return [cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
                 for png in rendered]  # fmt: skip
 
@@ -114,24 +115,53 @@ class Colorizer:
         Returns:
             The encoded result: the same bytes `acc colorize` writes for that file with these settings.
         """
-        fmt = resolve_settings(None, {"format": format, "quality": quality})
-        return self._run([(data, probe(data, self.settings.max_pixels))], OutputFormat(fmt.format, fmt.quality))[0]
+        return _raise_first(self.colorize_each([data], format, quality))[0]
 
-    def _run(self, items: list[tuple[bytes, ImageInfo]], fmt: OutputFormat) -> list[bytes]:
-        """The four stages over photos already checked by probe(); the first failure is raised."""
+    def colorize_each(
+        self, photos: Sequence[bytes], format: str = "jpeg", quality: int = 95
+    ) -> list[bytes | Exception]:
+        """Colorize encoded photos, the model running on batches of batch_size: for each, its encoded
+        result as colorize_bytes() gives it, or the exception that says why it could not be (an
+        acc.BadImage subclass for a bad photo); a bad photo never stops the others."""
+        fmt = resolve_settings(None, {"format": format, "quality": quality})
+        results: list[bytes | Exception | None] = [None] * len(photos)
+        items, where = [], []
+        for i, data in enumerate(photos):
+            try:
+                items.append((data, probe(data, self.settings.max_pixels)))
+                where.append(i)
+            except BadImage as exc:
+                results[i] = exc
+        for i, result in zip(where, self._run(items, OutputFormat(fmt.format, fmt.quality))):
+            results[i] = result
+        return results  # type: ignore[return-value]  # every slot is filled
+
+    def _run(self, items: list[tuple[bytes, ImageInfo]], fmt: OutputFormat) -> list[bytes | Exception]:
+        """The four stages over photos already checked by probe(): each photo's result, or its failure."""
         backend, results = self.backend, []
         size = self.settings.batch_size
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            frames = _raise_first(backend.decode_batch(chunk))
+            out: list[Any] = backend.decode_batch(chunk)
+            frames = [(i, frame) for i, frame in enumerate(out) if not isinstance(frame, Exception)]
             try:
-                inputs = _raise_first(backend.model_input_batch(frames))
-                with self._infer_lock:
-                    predictions = backend.infer(inputs)
-                results += _raise_first(backend.render_batch(frames, predictions, fmt))
+                inputs = backend.model_input_batch([frame for _, frame in frames]) if frames else []
+                ready = []
+                for (i, frame), x in zip(frames, inputs):
+                    if isinstance(x, Exception):
+                        out[i] = x
+                    else:
+                        ready.append((i, frame, x))
+                if ready:
+                    with self._infer_lock:
+                        predictions = backend.infer([x for _, _, x in ready])
+                    rendered = backend.render_batch([f for _, f, _ in ready], predictions, fmt)
+                    for (i, _, _), data in zip(ready, rendered):
+                        out[i] = data
             finally:
-                for frame in frames:
+                for _, frame in frames:
                     backend.release(frame)
+            results += out
         return results
 
     def close(self) -> None:
@@ -198,13 +228,17 @@ def colorize_files(
         config: a YAML file of settings; `settings` win over it.
         **settings: configuration keys: backend="cpu", model=None, batch_size=4, workers, format="jpeg",
             quality=95, saturation=1.0, memory_limit="6G", strict=False, overwrite=False, ...
+            ray="ADDRESS" runs on a Ray cluster (README, "Beyond one machine: Ray"): "local", "auto", a
+            cluster's address; a process already connected to Ray (ray.init) uses its connection. Results
+            then come in the order workers finish them.
 
     Returns:
         The Summary: counts, pixels, seconds, whether it was interrupted or stopped (and why).
 
     Raises:
         acc.ConfigError, acc.ModelError, acc.BackendError before any work; acc.FolderBusy when another
-        run holds output_dir; acc.OutputIsInput when output_dir is an input folder.
+        run holds output_dir; acc.OutputIsInput when output_dir is an input folder; acc.ClusterError when
+        a Ray run cannot start (Ray not installed, no cluster at the address).
 
     While it runs, what C libraries print to file descriptor 2 is caught and attributed to photos;
     sys.stderr keeps writing where it did (callbacks should use sys.stderr as it is when called).
@@ -215,6 +249,10 @@ def colorize_files(
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output {out} exists and is not a folder")
     files = InputSet([str(i) for i in inputs], outdir=out)
+    if opts.ray:
+        from acc.cluster import colorize_on_ray  # Ray itself is imported only there, and only now
+
+        return colorize_on_ray(files, out, opts, on_outcome or (lambda o: None), notice)
     with open_backend(opts) as backend, OutputDir(out) as outdir:
         if outdir.stale_removed:
             notice(f"removed {outdir.stale_removed} unfinished temporary file(s) of an interrupted run")

@@ -42,6 +42,7 @@ class Settings:
     memory_limit: int | None = None  # bytes the run may peak at; None: half the machine's memory
     strict: bool = False  # a photo its decoder warned about (damaged data) fails
     saturation: float = 1.0  # scale of the predicted chroma (0: gray, 1: as the model predicts)
+    ray: str | None = None  # run on Ray: a cluster's address, "auto", or "local" (acc/cluster.py)
 
 
 def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -53,6 +54,11 @@ def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -
 
 def _check(key: str, value: Any) -> Any:
     """Validate one setting's value; returns it in its typed form."""
+    if key == "ray":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"'ray' must be a Ray address (local, auto, ray://HOST:10001 or HOST:6379), "
+                              f"got {value!r}")  # fmt: skip
+        return value.strip()
     if key in ("backend", "model"):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"'{key}' must be a name, got {value!r}")

@@ -14,6 +14,10 @@
   Before a file is renamed into place a "writing" line is journaled: a run killed between the rename
   and its result line leaves an output the next run knows as its own, and redoes rather than refuses.
 - A lock file keeps a second acc run out of the same folder.
+
+OutputFolder is the writing part alone (safe targets, atomic writes, a failing folder detected): what a
+distributed worker uses to write into a folder whose lock and journal its driver holds. OutputDir adds the
+lock and the journal.
 """
 
 from __future__ import annotations
@@ -69,24 +73,112 @@ def fingerprint(source: Path, recipe: str, st: os.stat_result | None = None) -> 
     return hashlib.blake2b(os.fsencode(text), digest_size=8).hexdigest()  # file names need not be UTF-8
 
 
-def partial_name(name: str) -> str:
-    """The hidden temporary name for final name `name`: 29 bytes, whatever the final name's length."""
-    return f".{hashlib.blake2b(os.fsencode(name), digest_size=8).hexdigest()}{PARTIAL_SUFFIX}"
+def partial_name(name: str, tag: str = "") -> str:
+    """The hidden temporary name for final name `name`: 29 bytes (38 with a tag), whatever the final
+    name's length. A tag (OutputFolder's) keeps writers in different processes off each other's files."""
+    digest = hashlib.blake2b(os.fsencode(name), digest_size=8).hexdigest()
+    return f".{digest}{'.' + tag if tag else ''}{PARTIAL_SUFFIX}"
 
 
-class OutputDir:
-    def __init__(self, root: Path) -> None:
+class OutputFolder:
+    """Atomic writes into an existing folder, without its lock or journal (module docstring).
+
+    `tag`: a short name for this writer, part of its temporary file names, so that two processes
+    writing the same output at once (a retried task on another machine) never share a temporary file."""
+
+    def __init__(self, root: Path, tag: str = "") -> None:
         self.root = root
+        self.tag = tag
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder when opened
+        self._name_max = 255
+        self._count_lock = threading.Lock()
+        self.files_written = 0
+        self.bytes_written = 0
+
+    def attach(self) -> OutputFolder:
+        """Start writing into the folder, which must exist (another process created and locked it)."""
+        self.root = self.root.resolve(strict=True)
+        st = os.stat(self.root)
+        self._identity = (st.st_dev, st.st_ino)
+        self._name_max = _name_max(self.root)
+        return self
+
+    # targets and writes ------------------------------------------------------------------------------
+    def target(self, rel: PurePosixPath) -> Path:
+        """The absolute path for output `rel`, refused when it would leave the output folder."""
+        if rel.is_absolute() or ".." in rel.parts:
+            raise UnsafeOutput(f"output path {rel} would leave the output folder")
+        for part in rel.parts:
+            if len(os.fsencode(part)) > self._name_max:
+                raise UnsafeOutput(f"output name {part} is {len(os.fsencode(part))} bytes long; the file system "
+                                   f"allows {self._name_max}")  # fmt: skip
+        path = self.root / rel
+        if not path.resolve().is_relative_to(self.root):
+            raise UnsafeOutput(f"output path {rel} resolves outside the output folder (symlink)")
+        return path
+
+    def write(self, path: Path, data: bytes, overwrite: bool) -> None:
+        """Write `data` to `path` atomically; without `overwrite` an existing file is never replaced.
+
+        Raises OutputFolderError when the folder as a whole cannot take it (full, read-only, gone)."""
+        try:
+            self._check_folder()
+            self._write(path, data, overwrite)
+        except OSError as exc:
+            self._check_folder()  # gone meanwhile: that is the reason, not this file's error
+            if exc.errno in _FOLDER_ERRNOS or (exc.errno in (errno.EACCES, errno.EPERM)
+                                               and not os.access(self.root, os.W_OK)):  # fmt: skip
+                raise OutputFolderError(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
+            raise
+        with self._count_lock:
+            self.files_written += 1
+            self.bytes_written += len(data)
+
+    def _check_folder(self) -> None:
+        """Refuse to go on when the output folder was removed or replaced: mkdir would quietly make a new
+        one, away from the journal the run is appending to."""
+        try:
+            st = os.stat(self.root)
+        except OSError as exc:
+            raise OutputFolderError(f"the output folder {self.root} is gone ({exc.strerror})") from None
+        if (st.st_dev, st.st_ino) != self._identity:
+            raise OutputFolderError(f"the output folder {self.root} was replaced while acc was writing to it")
+
+    def _write(self, path: Path, data: bytes, overwrite: bool) -> None:
+        folder = self.root
+        for part in path.parent.relative_to(self.root).parts:  # never the root itself: it must exist
+            folder = folder / part
+            with contextlib.suppress(FileExistsError):
+                folder.mkdir()
+        if not path.parent.resolve().is_relative_to(self.root):  # a folder swapped for a symlink meanwhile
+            raise UnsafeOutput(f"output folder {path.parent} resolves outside the output folder")
+        partial = path.with_name(partial_name(path.name, self.tag))
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # the journal will say "done": the bytes must be on disk first
+            if not overwrite and os.path.lexists(path):
+                raise OutputExists(f"output {path} already exists (use --overwrite to replace it)")
+            os.replace(partial, path)
+            _fsync_folder(path.parent)  # make the rename itself durable before the journal says done
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+
+class OutputDir(OutputFolder):
+    """The output folder of a run: OutputFolder's writes, plus the lock and the journal."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
         self._lock: IO[str] | None = None
         self._journal: IO[str] | None = None
         self._done: dict[int, str] = {}  # key(output rel path) -> fingerprint of its finished result
         self._started: dict[int, str] = {}  # key -> fingerprint of a write begun but never journaled as ended
         self._journal_lock = threading.Lock()  # results are journaled by the runner, "writing" by workers
-        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the folder when opened
-        self._name_max = 255
         self.stale_removed = 0  # temporary files of a killed run removed by open()
-        self.files_written = 0
-        self.bytes_written = 0
 
     # lifecycle ---------------------------------------------------------------------------------------
     def open(self) -> OutputDir:
@@ -100,9 +192,7 @@ class OutputDir:
             self._lock.close()
             self._lock = None
             raise FolderBusy(f"another acc run is writing to {self.root}") from None
-        st = os.stat(self.root)
-        self._identity = (st.st_dev, st.st_ino)
-        self._name_max = _name_max(self.root)
+        self.attach()
         self._load_journal()
         self._journal = open(self.root / JOURNAL_NAME, "a", encoding="utf-8")
         if self._journal.tell() and _last_byte(self.root / JOURNAL_NAME) != b"\n":
@@ -203,71 +293,6 @@ class OutputDir:
                 self._journal.flush()  # one write per line: a kill leaves at most one cut line, which loading skips
             except OSError as exc:
                 raise OutputFolderError(f"cannot write the journal in {self.root}: {exc.strerror or exc}") from exc
-
-    # targets and writes ------------------------------------------------------------------------------
-    def target(self, rel: PurePosixPath) -> Path:
-        """The absolute path for output `rel`, refused when it would leave the output folder."""
-        if rel.is_absolute() or ".." in rel.parts:
-            raise UnsafeOutput(f"output path {rel} would leave the output folder")
-        for part in rel.parts:
-            if len(os.fsencode(part)) > self._name_max:
-                raise UnsafeOutput(f"output name {part} is {len(os.fsencode(part))} bytes long; the file system "
-                                   f"allows {self._name_max}")  # fmt: skip
-        path = self.root / rel
-        if not path.resolve().is_relative_to(self.root):
-            raise UnsafeOutput(f"output path {rel} resolves outside the output folder (symlink)")
-        return path
-
-    def write(self, path: Path, data: bytes, overwrite: bool) -> None:
-        """Write `data` to `path` atomically; without `overwrite` an existing file is never replaced.
-
-        Raises OutputFolderError when the folder as a whole cannot take it (full, read-only, gone)."""
-        try:
-            self._check_folder()
-            self._write(path, data, overwrite)
-        except OSError as exc:
-            self._check_folder()  # gone meanwhile: that is the reason, not this file's error
-            if exc.errno in _FOLDER_ERRNOS or (exc.errno in (errno.EACCES, errno.EPERM)
-                                               and not os.access(self.root, os.W_OK)):  # fmt: skip
-                raise OutputFolderError(f"cannot write to {self.root}: {exc.strerror or exc}") from exc
-            raise
-        with self._journal_lock:
-            self.files_written += 1
-            self.bytes_written += len(data)
-
-    def _check_folder(self) -> None:
-        """Refuse to go on when the output folder was removed or replaced: mkdir would quietly make a new
-        one, away from the journal the run is appending to."""
-        try:
-            st = os.stat(self.root)
-        except OSError as exc:
-            raise OutputFolderError(f"the output folder {self.root} is gone ({exc.strerror})") from None
-        if (st.st_dev, st.st_ino) != self._identity:
-            raise OutputFolderError(f"the output folder {self.root} was replaced while acc was writing to it")
-
-    def _write(self, path: Path, data: bytes, overwrite: bool) -> None:
-        folder = self.root
-        for part in path.parent.relative_to(self.root).parts:  # never the root itself: it must exist
-            folder = folder / part
-            with contextlib.suppress(FileExistsError):
-                folder.mkdir()
-        if not path.parent.resolve().is_relative_to(self.root):  # a folder swapped for a symlink meanwhile
-            raise UnsafeOutput(f"output folder {path.parent} resolves outside the output folder")
-        partial = path.with_name(partial_name(path.name))
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())  # the journal will say "done": the bytes must be on disk first
-            if not overwrite and os.path.lexists(path):
-                raise OutputExists(f"output {path} already exists (use --overwrite to replace it)")
-            os.replace(partial, path)
-            _fsync_folder(path.parent)  # make the rename itself durable before the journal says done
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-
 
 def _name_max(folder: Path) -> int:
     try:

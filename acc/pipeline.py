@@ -29,14 +29,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from acc.backends.base import Backend, OutputFormat
 from acc.budget import MemoryBudget, default_limit, resident_bytes
 from acc.inputs import InputError, InputFile, InputSet, file_problem
 from acc.libmessages import LibraryMessages
-from acc.outdir import OutputDir, OutputExists, OutputFolderError, UnsafeOutput, fingerprint, path_key
+from acc.outdir import OutputDir, OutputExists, OutputFolder, OutputFolderError, UnsafeOutput, fingerprint, path_key
 from acc.probe import BadImage, OpenedInput
 
 DRAIN_SECONDS = 20.0  # after Ctrl-C, how long the photos being written may take before acc stops anyway
@@ -114,6 +114,11 @@ def describe(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def output_rel(source: InputFile, fmt: OutputFormat) -> PurePosixPath:
+    """Where a photo's output goes under the output folder: its path there plus the format's suffix."""
+    return source.rel.with_name(source.rel.name + fmt.suffix)
+
+
 def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) -> Iterator[Job | Outcome]:
     """Decide per input, without opening it: a Job to do, or an Outcome already (skipped, refused).
 
@@ -130,7 +135,7 @@ def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) 
         if problem:
             yield Outcome(item.display, "failed", problem)
             continue
-        rel = item.rel.with_name(item.rel.name + options.fmt.suffix)
+        rel = output_rel(item, options.fmt)
         try:
             target = outdir.target(rel)
             if inputs.contains(target):
@@ -155,22 +160,43 @@ def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) 
         yield Job(item, rel, target, fp, replace)
 
 
-class _Stop(Exception):
-    """The output folder failed: stop taking new work."""
+def journal_result(
+    outdir: OutputDir, rel: PurePosixPath | None, source: str, fp: str, outcome: Outcome
+) -> tuple[Outcome, str | None]:
+    """Journal a result (ok or failed; skips and unfinished photos are not journaled). Returns the outcome
+    to report and, when the journal cannot be written, why the run must stop: a photo whose "ok" cannot
+    be journaled is then unfinished (the next run redoes it)."""
+    if outcome.status not in ("ok", "failed"):
+        return outcome, None
+    try:
+        outdir.record(rel, source, outcome.status, outcome.reason, fp, outcome.warnings)
+    except OutputFolderError as exc:
+        return (Outcome(outcome.display, "unfinished", str(exc)) if outcome.status == "ok" else outcome), str(exc)
+    return outcome, None
 
 
 class Runner:
+    """Runs photos through the four stages into an output folder.
+
+    `journal`: whether the runner journals (an OutputDir). False for a Ray worker's runner, which writes
+    into a folder its driver holds (an OutputFolder): the driver journaled each job's "writing" line
+    before handing it out, and journals the results that on_outcome carries back."""
+
     def __init__(
         self,
         backend: Backend,
-        outdir: OutputDir,
+        outdir: OutputFolder,
         options: RunOptions,
         on_outcome: Callable[[Outcome], None] = lambda outcome: None,
         messages: LibraryMessages | None = None,
         on_notice: Callable[[str], None] = lambda text: None,
+        journal: bool = True,
     ) -> None:
+        if journal and not isinstance(outdir, OutputDir):
+            raise TypeError("a journaling runner needs an OutputDir (a locked folder with its journal)")
         self.backend = backend
         self.outdir = outdir
+        self.journal = journal
         self.options = options
         self.on_outcome = on_outcome
         self.on_notice = on_notice  # one-line notices: what a stopping run waits for
@@ -182,13 +208,13 @@ class Runner:
         self._stop_lock = threading.Lock()
 
     # the stages ------------------------------------------------------------------------------------
-    def _prepare(self, chunk: list[Job]) -> tuple[list[Outcome | _Prepared], list[Job]]:
+    def _prepare(self, chunk: list[Job]) -> tuple[list[_Slot | _Prepared], list[Job]]:
         """Open, admit, read, decode and make the model input of a chunk of photos, in order.
 
         Returns a result per photo done, and the tail of the chunk left for later: a chunk holding memory
         does not wait for more (what it holds is given back only after inference), so it stops at the
         first photo the budget cannot admit at once."""
-        results: dict[int, Outcome | _Prepared] = {}
+        results: dict[int, _Slot | _Prepared] = {}
         admitted: list[tuple[Job, OpenedInput, int]] = []
         leftover: list[Job] = []
         for i, job in enumerate(chunk):
@@ -197,7 +223,7 @@ class Runner:
                 cost = src.size + self.backend.host_bytes(src.info)
             except (BadImage, OSError) as exc:
                 self.budget.skip(job.seq)
-                results[job.seq] = self._failed(job, describe(exc))
+                results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
                 continue
             if not admitted:
                 self.budget.acquire(job.seq, cost)  # waits its turn and its memory, holding nothing
@@ -216,7 +242,7 @@ class Runner:
                             items.append((job, src.read(), src.info, cost))
                     except (BadImage, OSError, MemoryError) as exc:
                         self.budget.release(cost)
-                        results[job.seq] = self._failed(job, describe(exc))
+                        results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
                 decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
                 good = [(item, frame, warns) for item, frame, warns in decoded if not isinstance(frame, Exception)]
                 inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
@@ -227,12 +253,12 @@ class Runner:
             for job, _, cost in admitted:
                 if job.seq not in results:
                     self.budget.release(cost)
-                    results[job.seq] = self._failed(job, describe(exc))
+                    results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
             return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
         for (job, _, _, cost), frame, warnings in decoded:
             if isinstance(frame, Exception):
                 self.budget.release(cost)
-                results[job.seq] = self._failed(job, _reason(frame, warnings))
+                results[job.seq] = _Slot.done(job, self._failed(job, _reason(frame, warnings)))
         for ((job, _, info, cost), frame, warnings), x in zip(good, inputs):
             failure = describe(x) if isinstance(x, Exception) else None
             if failure is None and warnings and self.options.strict:
@@ -240,7 +266,7 @@ class Runner:
             if failure:
                 self.backend.release(frame)
                 self.budget.release(cost)
-                results[job.seq] = self._failed(job, failure)
+                results[job.seq] = _Slot.done(job, self._failed(job, failure))
             else:
                 results[job.seq] = _Prepared(job, frame, x, info.pixels, cost, warnings)
         return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
@@ -290,7 +316,8 @@ class Runner:
         try:
             # Journaled before the rename: if the run is killed before this photo's result line, the next
             # run knows the file as its own (see OutputDir.was_started).
-            self.outdir.record(job.rel, str(job.source.path), "writing", None, job.fingerprint)
+            if self.journal:
+                self.outdir.record(job.rel, str(job.source.path), "writing", None, job.fingerprint)
             self.outdir.write(job.target, data, self.options.overwrite or job.replace)
         except OutputFolderError as exc:
             self._stop(str(exc))
@@ -379,7 +406,7 @@ class Runner:
             fill()
             while preparing and not self._stop_reason:
                 # Take up to batch_size prepared photos in order; failures and skips keep their place.
-                taken: list[Outcome | _Prepared] = []
+                taken: list[Outcome | _Slot | _Prepared] = []
                 n_ready = 0
                 while preparing and n_ready < opts.batch_size:
                     head = preparing[0]
@@ -419,7 +446,7 @@ class Runner:
         return self.summary
 
     def _render(
-        self, taken: list[Outcome | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int
+        self, taken: list[Outcome | _Slot | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int
     ) -> None:
         """Infer the prepared photos of `taken` and queue their rendering in chunks; results keep input order."""
         batch = [t for t in taken if isinstance(t, _Prepared)]
@@ -436,14 +463,14 @@ class Runner:
                 slots.clear()
 
         for t in taken:
-            if isinstance(t, Outcome):
+            if not isinstance(t, _Prepared):  # a planned outcome, or a photo that failed being prepared
                 writing.append(t)
                 continue
             prediction = next(predictions)
             if isinstance(prediction, Exception):
                 self.backend.release(t.frame)
                 self.budget.release(t.cost)
-                writing.append(self._failed(t.job, f"inference failed: {prediction}"))
+                writing.append(_Slot.done(t.job, self._failed(t.job, f"inference failed: {prediction}")))
                 continue
             slot = _Slot(t.job, len(chunk))
             slots.append(slot)
@@ -475,6 +502,8 @@ class Runner:
             head = writing[0]  # taken off only once finished: a Ctrl-C while waiting keeps it queued
             if isinstance(head, Outcome):
                 outcome, job = head, None
+            elif head.outcome is not None:
+                outcome, job = head.outcome, head.job
             else:
                 job = head.job
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -495,20 +524,16 @@ class Runner:
             self.on_notice(f"stopping: finishing {len(busy)} photo(s) being written: {_listing(busy)} "
                            f"(at most {DRAIN_SECONDS:g} s; interrupt again to stop at once)")  # fmt: skip
         if not self._drain(writing, keep=0, deadline=time.monotonic() + DRAIN_SECONDS):
-            stuck = [e.job.source.display for e in writing if isinstance(e, _Slot)]
+            stuck = [e.job.source.display for e in writing if isinstance(e, _Slot) and not _done(e)]
             self.on_notice(f"stopping without waiting longer for: {_listing(stuck)} (they are redone next run)")
 
     def _report(self, job: Job | None, outcome: Outcome) -> None:
-        if outcome.status in ("ok", "failed"):
-            rel = job.rel if job else None
-            source = str(job.source.path) if job else outcome.display
-            try:
-                self.outdir.record(rel, source, outcome.status, outcome.reason, job.fingerprint if job else "",
-                                   outcome.warnings)  # fmt: skip
-            except OutputFolderError as exc:
-                self._stop(str(exc))
-                if outcome.status == "ok":  # the file is in place but not journaled: the next run redoes it
-                    outcome = Outcome(outcome.display, "unfinished", str(exc))
+        if self.journal:
+            outcome, stop = journal_result(self.outdir, job.rel if job else None,
+                                           str(job.source.path) if job else outcome.display,
+                                           job.fingerprint if job else "", outcome)  # fmt: skip
+            if stop:
+                self._stop(stop)
         self.summary.add(outcome)
         self.on_outcome(outcome)
 
@@ -524,12 +549,19 @@ def _listing(names: list[str], limit: int = 3) -> str:
 
 @dataclass
 class _Slot:
-    """A photo of a chunk being rendered: its result is `future.result()[index]`."""
+    """A photo of a chunk being rendered: its result is `future.result()[index]`; or a photo whose result
+    is known already (`outcome`: it failed before rendering), kept with its job so that it is journaled
+    with its output's name and fingerprint."""
 
     job: Job
     index: int
     future: Future | None = None  # set when its chunk is submitted, before the runner waits on it
+    outcome: Outcome | None = None
+
+    @staticmethod
+    def done(job: Job, outcome: Outcome) -> _Slot:
+        return _Slot(job, -1, outcome=outcome)
 
 
 def _done(entry: Outcome | _Slot) -> bool:
-    return isinstance(entry, Outcome) or entry.future.done()
+    return isinstance(entry, Outcome) or entry.outcome is not None or entry.future.done()

@@ -16,10 +16,8 @@ from acc.pipeline import Outcome, Summary
 
 
 class Progress:
-    def __init__(
-        self, summary: Summary, total: int | None, stream: TextIO = sys.stderr, interval: float = 10.0
-    ) -> None:
-        self.summary = summary  # the runner's, read here, never counted twice
+    def __init__(self, total: int | None, stream: TextIO = sys.stderr, interval: float = 10.0) -> None:
+        self.summary = Summary()  # what this progress was told: one count per outcome it was given
         self.total = total
         self.stream = stream
         self.interval = interval
@@ -32,6 +30,7 @@ class Progress:
             self._bar = tqdm(total=total, unit="img", file=stream, dynamic_ncols=True, smoothing=0.1)
 
     def __call__(self, outcome: Outcome) -> None:
+        self.summary.add(outcome)
         if outcome.status == "failed":
             self._write(f"acc: failed: {outcome.display}: {outcome.reason}")
         for warning in outcome.warnings:

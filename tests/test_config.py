@@ -23,6 +23,7 @@ GOOD = {
     "memory_limit": 6 << 30,
     "strict": True,
     "saturation": 1.3,
+    "ray": "ray://head.example:10001",
 }
 
 BAD = {
@@ -39,6 +40,7 @@ BAD = {
     "memory_limit": [0, -1, "lots", "6X", "G", True],
     "strict": ["yes", 1],
     "saturation": [-0.1, 4.5, "high", True],
+    "ray": ["", "  ", 6379, True],
 }
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from acc.api import colorize_files, run_options
 from acc.backends import BackendError
+from acc.cluster import ClusterError
 from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, UsageError
 from acc.commands.common import add_engine_options, model_from, settings_from
 from acc.inputs import InputSet, OutputIsInput
 from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
-from acc.pipeline import Outcome, RunOptions, Summary, plan
+from acc.pipeline import Outcome, RunOptions, plan
 from acc.progress import Progress, one_line, summary_lines
 
 HELP = """\
@@ -33,7 +34,11 @@ same command again skips what is done and retries what failed. Inputs are never 
 photos of a folder would get the same output name (scan.png, scan.tif), each keeps its whole name
 (scan.png.jpg, scan.tif.jpg). A full, read-only or vanished output folder stops the run.
 Exit status: 0 all succeeded, 1 some failed, 2 usage error, 3 stopped because the output folder
-could not be written (run again to resume), 130 interrupted (a second Ctrl-C stops at once)."""
+could not be written (run again to resume), 130 interrupted (a second Ctrl-C stops at once).
+
+--ray ADDRESS runs the same job on a Ray cluster, with the same results, journal and exit status:
+inputs, OUTDIR and the model folder must be on storage every node mounts at the same path. Results
+are reported as workers finish them (input order within each task of up to 256 photos)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,13 +52,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", default=None,
                    help="fail photos whose decoder reports damaged data (default: colorize them, with a warning)")
     p.add_argument("--dry-run", action="store_true", help="list what would be done; write nothing")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run on a Ray cluster: ray://HOST:10001, HOST:6379, auto (the cluster this machine is in) "
+                        "or local (a throwaway cluster here); needs pip install 'acc-colorize[ray]'")
     add_engine_options(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, format=args.format, quality=args.quality, overwrite=args.overwrite,
-                             strict=args.strict)  # fmt: skip
+                             strict=args.strict, ray=args.ray)  # fmt: skip
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"output {args.output} exists and is not a folder")
     spec = model_from(settings)
@@ -64,12 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(inputs, OutputDir(args.output).peek(), run_options(settings), spec.recipe)
 
-    summary = Summary()
-    progress = Progress(summary, total=inputs.count(), stream=sys.stderr)
+    progress = Progress(total=inputs.count(), stream=sys.stderr)
     try:
         summary = colorize_files(args.inputs, args.output, on_outcome=progress, on_notice=progress.notice,
                                  **asdict(settings))  # fmt: skip
-    except (BackendError, ModelError, FolderBusy) as exc:
+    except (BackendError, ModelError, FolderBusy, ClusterError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # the output folder cannot be made or locked
         raise UsageError(f"cannot use the output folder {args.output}: {exc.strerror or exc}") from None
