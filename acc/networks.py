@@ -136,6 +136,41 @@ def acc_tiny(n_bins: int, w1: int = 32, w2: int = 64, w3: int = 128, wd: int = 6
     return g.net("acc_tiny")
 
 
+def acc_tiny2(n_bins: int, widths: tuple[int, ...] = (32, 64, 128, 256, 384), dilations: tuple[int, ...] = (1, 2),
+              head_convs: int = 2) -> Net:  # fmt: skip
+    """acc-tiny 2's network: (N, 1, H, W) L - 50 -> (N, n_bins, H / 4, W / 4) ab-bin logits; H, W multiples of 32.
+
+    Encoder: 3 x 3 convs with BN + ReLU, each level entered by a stride-2 conv, down to 1/32 (7 x 7 at 224),
+    where residual blocks of two dilated 3 x 3 convs (one block per dilation) see the whole photo. Decoder:
+    back up to 1/4 in three steps, each a 1 x 1 conv of the coarse features (before the bilinear x2: both
+    are linear and commute, and it costs a quarter there), plus the encoder's features of the finer level,
+    then 3 x 3 convs with BN + ReLU; a 1 x 1 conv to the logits. Dense convs only (ONNX Runtime's CPU
+    kernels run depthwise ones slowly per FLOP); most parameters sit at 1/16 and 1/32, where a parameter
+    costs the fewest multiply-adds. Node names are the state-dict keys of the module it was trained as.
+    """
+    w2, w4, w8, w16, w32 = widths
+    g = Graph(in_channels=1)
+    g.layer("in_scale", Scale(1.0 / 50.0))  # L - 50 -> about -1..1
+    g.seq("stem", *conv_bn(1, w2, 2))  # 1/2
+    s4 = g.seq("enc4", conv_bn(w2, w4, 2), conv_bn(w4, w4))
+    s8 = g.seq("enc8", conv_bn(w4, w8, 2), conv_bn(w8, w8))
+    s16 = g.seq("enc16", conv_bn(w8, w16, 2), conv_bn(w16, w16))
+    g.seq("enc32", *conv_bn(w16, w32, 2))
+    for i, d in enumerate(dilations):  # x + BN(conv(ReLU(BN(conv(x))))), then ReLU
+        block, x = f"context.{i}", g.last
+        g.seq(f"{block}.conv1", *conv_bn(w32, w32, 1, d))
+        g.layer(f"{block}.conv2", Conv(w32, w32, 3, pad=d, dilation=d, bias=False))
+        g.layer(f"{block}.bn2", BatchNorm(w32))
+        g.layer(f"{block}.relu", Relu(), g.layer(f"{block}.sum", Add(), g.last, x))
+    for step, cin, cout, skip, convs in (("dec16", w32, w16, s16, 1), ("dec8", w16, w8, s8, 1),
+                                         ("dec4", w8, w4, s4, head_convs)):  # fmt: skip
+        g.layer(f"{step}.lateral", Conv(cin, cout, 1))
+        g.layer(f"{step}.sum", Add(), g.layer(f"{step}.up", Upsample(2)), skip)
+        g.seq(f"{step}.fuse", *[conv_bn(cout, cout) for _ in range(convs)])
+    g.layer("head", Conv(w4, n_bins, 1))
+    return g.net("acc_tiny2")
+
+
 def annealed_mean(logits: Net, n_bins: int, temperature: float, prior: bool = False) -> Net:
     """`logits` followed by the annealed-mean decode (Zhang et al. 2016): ab = softmax((z + prior) / T) . centres.
 

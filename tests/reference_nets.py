@@ -2,8 +2,8 @@
 
 ECCV16 and SIGGRAPH17 transcribe the official release's modules (richzhang/colorization,
 colorizers/eccv16.py and colorizers/siggraph17.py: the same nn.Sequential blocks, so the same
-state-dict keys, and the same forward, SIGGRAPH17's taking its hints); TinyColorNet is acc-tiny's
-network as it was trained (tools/train_colorizer.py). acc itself never uses these classes: tests build
+state-dict keys, and the same forward, SIGGRAPH17's taking its hints); TinyColorNet and ColorNet2 are
+acc-tiny's and acc-tiny 2's networks as they were trained (tools/train_colorizer.py). acc itself never uses these classes: tests build
 the same network from its description and require the same keys, shapes and outputs, so a slip in the
 description (a missing ReLU, a wrong dilation) shows here.
 """
@@ -125,6 +125,58 @@ class TinyColorNet(nn.Module):
         c = self.context(self.enc3(s2))
         up = F.interpolate(c, size=s2.shape[-2:], mode="bilinear", align_corners=False)
         return self.head(self.dec(torch.cat([up, s2], dim=1)))
+
+
+class ResBlock(nn.Module):
+    """x + BN(conv3x3_d(ReLU(BN(conv3x3_d(x))))), then ReLU."""
+
+    def __init__(self, width: int, dilation: int):
+        super().__init__()
+        self.conv1 = conv_bn(width, width, 1, dilation)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.bn2(self.conv2(self.conv1(x))))
+
+
+class UpFuse(nn.Module):
+    """1x1 conv of the coarse features, bilinear x2, plus the finer encoder features, 3x3 convs."""
+
+    def __init__(self, cin: int, cout: int, n_convs: int = 1):
+        super().__init__()
+        self.lateral = nn.Conv2d(cin, cout, 1)
+        self.fuse = nn.Sequential(*[conv_bn(cout, cout) for _ in range(n_convs)])
+
+    def forward(self, coarse: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.lateral(coarse), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.fuse(up + skip)
+
+
+class ColorNet2(nn.Module):
+    """acc-tiny 2: N x 1 x H x W holding L - 50 -> N x Q x H/4 x W/4 bin logits, as it was trained."""
+
+    def __init__(self, n_bins: int, widths=(32, 64, 128, 256, 384), dilations=(1, 2), head_convs: int = 2):
+        super().__init__()
+        w2, w4, w8, w16, w32 = widths
+        self.stem = conv_bn(1, w2, 2)
+        self.enc4 = nn.Sequential(conv_bn(w2, w4, 2), conv_bn(w4, w4))
+        self.enc8 = nn.Sequential(conv_bn(w4, w8, 2), conv_bn(w8, w8))
+        self.enc16 = nn.Sequential(conv_bn(w8, w16, 2), conv_bn(w16, w16))
+        self.enc32 = conv_bn(w16, w32, 2)
+        self.context = nn.Sequential(*[ResBlock(w32, d) for d in dilations])
+        self.dec16 = UpFuse(w32, w16)
+        self.dec8 = UpFuse(w16, w8)
+        self.dec4 = UpFuse(w8, w4, head_convs)
+        self.head = nn.Conv2d(w4, n_bins, 1)
+
+    def forward(self, l_minus_50: torch.Tensor) -> torch.Tensor:
+        x = l_minus_50 * (1.0 / 50.0)
+        s4 = self.enc4(self.stem(x))
+        s8 = self.enc8(s4)
+        s16 = self.enc16(s8)
+        c = self.context(self.enc32(s16))
+        return self.head(self.dec4(self.dec8(self.dec16(c, s16), s8), s4))
 
 
 def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float,

@@ -18,7 +18,7 @@ from acc import netspec
 from acc.inference import OrtColorizer
 from acc.models import resolve
 from acc.netspec import Conv
-from acc.networks import acc_tiny, eccv16, siggraph17
+from acc.networks import acc_tiny, acc_tiny2, eccv16, siggraph17
 
 ROOT = Path(__file__).parent.parent
 
@@ -27,6 +27,7 @@ NETS = {
     "eccv16": (eccv16, ref.ECCV16, 0),
     "siggraph17": (siggraph17, ref.SIGGRAPH17, 3),  # ab hints and mask: zero in acc
     "acc_tiny": (lambda: acc_tiny(262), lambda: ref.TinyColorNet(262), 0),
+    "acc_tiny2": (lambda: acc_tiny2(262), lambda: ref.ColorNet2(262), 0),
 }
 
 # The release's state dict (richzhang/colorization colorizers/eccv16.py): per block, the indices of
@@ -109,15 +110,17 @@ def test_description_computes_what_the_hand_written_network_computes(name: str) 
     assert torch.equal(got, want)
 
 
-def test_acc_tiny_initialises_as_it_was_trained() -> None:
-    """The seeded initialisation of the training tool is unchanged: same layers made in the same order."""
+@pytest.mark.parametrize("arch, module", [("tiny1", ref.TinyColorNet), ("tiny2", ref.ColorNet2)])
+def test_acc_tiny_initialises_as_it_was_trained(arch: str, module: type) -> None:
+    """The training tool's seeded initialisation is the hand-written module's: same layers made in the same
+    order, so a run of the documented recipe starts from the weights the shipped one started from."""
     sys.path.insert(0, str(ROOT / "tools"))
     import colorizer_net
 
     torch.manual_seed(5)
-    want = ref.TinyColorNet(262).state_dict()
-    got = colorizer_net.build_net(262, seed=5).state_dict()
-    assert all(torch.equal(got[k], want[k]) for k in want)
+    want = module(262).state_dict()
+    got = colorizer_net.build_net(262, seed=5, arch=arch).state_dict()
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
 
 
 def test_size_and_compute_are_the_official_models() -> None:

@@ -1,8 +1,8 @@
-"""The acc-tiny colorization network in PyTorch, its ab bins, and the export with its decode.
+"""The acc-tiny colorization networks in PyTorch, their ab bins, and the export with its decode.
 
 Used by tools/train_colorizer.py and tests/test_tiny_model.py. Imports torch: never import this from
 the `acc` package (torch is the optional extra "train"). The network itself is described once, in
-acc/networks.py (`acc_tiny`, `annealed_mean`); the PyTorch module and the ONNX graph are both made from
+acc/networks.py (`acc_tiny2`, `acc_tiny`, `annealed_mean`); the PyTorch module and the ONNX graph are both made from
 that description (acc/netspec.py).
 
 Formulation: Zhang et al., "Colorful Image Colorization", ECCV 2016 -- ab quantized to the in-gamut
@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from acc import netspec
-from acc.networks import acc_tiny, annealed_mean
+from acc.networks import acc_tiny, acc_tiny2, annealed_mean
 
 GRID = 10.0  # ab cell size (Lab units), as in ECCV16
+ARCHS = {"tiny1": acc_tiny, "tiny2": acc_tiny2}  # acc-tiny 1 (H, W multiples of 8), acc-tiny 2 (of 32)
 
 
 def gamut_bins(grid: float = GRID) -> np.ndarray:
@@ -45,12 +46,12 @@ def gamut_bins(grid: float = GRID) -> np.ndarray:
     return (np.stack([nz // span - off, nz % span - off], axis=1) * grid).astype(np.float32)
 
 
-def build_net(n_bins: int, seed: int = 0, **kw) -> nn.Module:
-    """The network (acc.networks.acc_tiny(n_bins, **kw)) with its seeded initialisation: torch.manual_seed(seed),
-    then PyTorch's default initialisation layer by layer. Input N x 1 x H x W holding L - 50; output
-    N x Q x H/4 x W/4 bin logits; H and W multiples of 8."""
+def build_net(n_bins: int, seed: int = 0, arch: str = "tiny2", **kw) -> nn.Module:
+    """The network ARCHS[arch](n_bins, **kw) with its seeded initialisation: torch.manual_seed(seed), then
+    PyTorch's default initialisation layer by layer. Input N x 1 x H x W holding L - 50; output
+    N x Q x H/4 x W/4 bin logits."""
     torch.manual_seed(seed)
-    return netspec.to_torch(acc_tiny(n_bins, **kw))
+    return netspec.to_torch(ARCHS[arch](n_bins, **kw))
 
 
 def AnnealedMeanColorizer(net: nn.Module, centres: np.ndarray, temperature: float, chroma: float = 1.0,
@@ -86,3 +87,26 @@ def export_onnx(model: nn.Module, path: str, opset: int = 13) -> None:
     N x 1 x 224 x 224, output `ab` N x 2 x 56 x 56, dynamic N. Opset 13: what ATC reads."""
     weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     netspec.save_onnx(model.spec, weights, path, (224, 224), opset=opset)
+
+
+def graph_macs(model) -> tuple[int, dict[str, int]]:
+    """Multiply-accumulates per photo of the Conv nodes of an ONNX graph (an onnx.ModelProto with a static
+    input size; the batch axis not counted), from the graph alone -- shape inference gives each Conv's
+    output, its weight (Cout x Cin/groups x kh x kw) the work per output value -- and {op_type: count} of
+    every node, for checking the op vocabulary. Independent of the description's own count."""
+    import onnx
+    from onnx import numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    weights = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+    total, ops = 0, {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+        if node.op_type == "Conv":
+            out = shapes[node.output[0]][1:]
+            if not out or 0 in out:
+                raise ValueError(f"no static output shape for {node.name}")
+            total += int(np.prod(out)) * int(np.prod(weights[node.input[1]][1:]))
+    return total, ops

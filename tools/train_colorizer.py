@@ -1,25 +1,29 @@
 #!/usr/bin/env python3
-"""Train acc-tiny, the embedded default colorization model, and export it to ONNX.
+"""Train acc-tiny 2, the embedded default colorization model, and export it to ONNX.
 
-Recipe (issue 3; documented in models/acc_tiny.md):
-  * data: every colour photo under DATA (../shared/data/train): imagenet_sample, bsds500_trainval,
-    urban100 ("large": squashed to 176 x 176 like the product squashes a photo to 224 x 224) and
-    tiny_imagenet_64, stl10, flowers ("small": resized to 128 x 128). Decoded once into a float16 Lab
-    cache (scratch/). A seeded split holds out 64 large photos for choosing T and reporting.
+Recipe (documented in models/acc_tiny.md):
+  * data: every colour photo under DATA (a folder of colour photos in subfolders, not in this repository):
+    imagenet_sample, bsds500_trainval, urban100 ("large": squashed to 256 x 256, as the product squashes a
+    photo to 224 x 224) and tiny_imagenet_64, stl10, flowers ("small": each set at its own square size).
+    Decoded once into a float16 Lab cache (scratch/). A seeded split holds out 64 large photos for
+    choosing the decode and reporting.
   * targets: Zhang et al. ECCV16 classification -- ab quantized to the in-gamut cells of a 10 x 10 grid
     (colorizer_net.gamut_bins), soft-encoded over the 5 nearest cells (Gaussian sigma 5), class
     rebalancing with lambda 0.5 against the smoothed prior of the training pixels, cross-entropy.
-  * training: 112 x 112 crops (the net is fully convolutional), half large / half small per batch,
-    random scale crop + mirror, Adam, one-cycle LR, fixed number of steps, seeded everything.
+  * training: 128 x 128 crops (the net is fully convolutional), 3/4 of each batch from the large photos
+    (random squares of 128..256 px resized to the crop) and 1/4 from the small ones (85-100 % squares
+    upscaled), mirrored at random, no colour jitter; AdamW, one-cycle LR, 4000 steps of 32, seeded.
   * decode: ab = chroma * softmax((logits - alpha log w) / T) . centres (annealed mean; alpha in 0..1
     undoes part or all of the rebalancing weights w), alpha / T / chroma chosen on the held-out photos by
     one network run per photo and a numpy decode per setting, folded into the graph -> ONNX input L
     (L-50), output ab.
 
-    python tools/train_colorizer.py --data ../shared/data/train --out models/acc_tiny.onnx
+    python tools/train_colorizer.py --data DATA/train --out models/acc_tiny2.onnx
 
-Optional report on a held-out evaluation folder (never used for training or choices):
-    python tools/train_colorizer.py --eval-only models/acc_tiny.onnx --report ../shared/data/dev_eval/sunhays80
+`--arch tiny1` builds acc-tiny 1's network; acc-tiny 1 itself was trained by this tool as of commit
+b536067 (other crops and batch mix). Optional report on a held-out evaluation folder (never used for
+training or choices):
+    python tools/train_colorizer.py --eval-only models/acc_tiny2.onnx --report DEV_SET/sunhays80
 """
 from __future__ import annotations
 
@@ -44,8 +48,7 @@ from acc.evaluate import ab_of  # noqa: E402
 LARGE_SETS = ("imagenet_sample", "bsds500_trainval", "urban100")
 SMALL_SETS = ("tiny_imagenet_64", "stl10", "flowers")
 EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-LARGE_SIZE = 176
-SMALL_SIZE = 128
+LARGE_SIZE = 256  # large photos are squashed to a square, as the product squashes any photo to 224 x 224
 N_HOLDOUT = 64
 
 
@@ -67,75 +70,101 @@ def read_lab(path: str) -> np.ndarray | None:
 
 
 def build_cache(data: str, cache: str, seed: int) -> dict:
+    """float16 Lab of every training photo: `large` (N x 256 x 256 x 3, squashed) and one array per
+    small set at its own square size (`small:<set>`, photos of another size are area-resized to the
+    set's most common size); `holdout` = the paths of the held-out large photos (seeded split)."""
     if os.path.exists(cache):
         z = np.load(cache, allow_pickle=False)
         return {k: z[k] for k in z.files}
+    if not data or not os.path.isdir(data):
+        raise SystemExit(f"train_colorizer: no cache at {cache}; --data must name the folder of training photos")
     t0 = time.time()
     large = list_images(data, LARGE_SETS)
-    small = list_images(data, SMALL_SETS)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(large))
     hold = np.sort(perm[:N_HOLDOUT])
     train_large = np.sort(perm[N_HOLDOUT:])
-    L = np.zeros((len(train_large), LARGE_SIZE, LARGE_SIZE, 3), np.float16)
+    out = {"large": np.zeros((len(train_large), LARGE_SIZE, LARGE_SIZE, 3), np.float16)}
     for i, j in enumerate(train_large):
         lab = read_lab(large[j])
-        L[i] = cv2.resize(lab, (LARGE_SIZE, LARGE_SIZE), interpolation=cv2.INTER_AREA)
-    S = np.zeros((len(small), SMALL_SIZE, SMALL_SIZE, 3), np.float16)
-    for i, f in enumerate(small):
-        lab = read_lab(f)
-        interp = cv2.INTER_AREA if lab.shape[0] > SMALL_SIZE else cv2.INTER_LINEAR
-        S[i] = cv2.resize(lab, (SMALL_SIZE, SMALL_SIZE), interpolation=interp)
-    out = dict(large=L, small=S, holdout=np.array([large[j] for j in hold]),
-               train_large_files=np.array([large[j] for j in train_large]))
+        out["large"][i] = cv2.resize(lab, (LARGE_SIZE, LARGE_SIZE), interpolation=cv2.INTER_AREA)
+    for s in SMALL_SETS:
+        labs = [lab for lab in map(read_lab, list_images(data, [s])) if lab is not None]
+        sizes, counts = np.unique([min(x.shape[:2]) for x in labs], return_counts=True)
+        n = int(sizes[counts.argmax()])
+        out["small:" + s] = np.stack([x if x.shape[:2] == (n, n) else
+                                      cv2.resize(x, (n, n), interpolation=cv2.INTER_AREA) for x in labs]
+                                     ).astype(np.float16)
+    out["holdout"] = np.array([large[j] for j in hold])
+    out["train_large_files"] = np.array([large[j] for j in train_large])
     os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
     np.savez(cache, **out)
-    print(f"cache: {len(train_large)} large + {len(small)} small train images, {len(hold)} held out, "
-          f"{time.time() - t0:.0f}s", flush=True)
+    print(f"cache: {len(train_large)} large + {sum(len(v) for k, v in out.items() if k.startswith('small:'))} "
+          f"small train photos, {len(hold)} held out, {time.time() - t0:.0f}s", flush=True)
     return out
 
 
-class Batcher:
-    """Deterministic batches of 112 x 112 Lab crops (given the seed): half large, half small."""
+def small_sets(cache: dict) -> list[np.ndarray]:
+    return [v for k, v in sorted(cache.items()) if k.startswith("small:")]
 
-    def __init__(self, cache: dict, crop: int, batch: int, seed: int):
-        self.large, self.small = cache["large"], cache["small"]
+
+class Batcher:
+    """Deterministic batches (given the seed) of crop x crop Lab patches, a `large_frac` share from the
+    large photos, the rest from the small ones (each small photo equally likely), all mirrored at random.
+
+    Large photo (256 x 256 squashed): a random square of side s ~ U[crop, 256] area-resized to the crop,
+    i.e. the photo seen at 0.5x..1x its 256 size (with crop 128; the product sees it at 224: 0.875x).
+    Small photo (64..128 px): a random square of 85-100 % of its side resized to the crop (upscaled),
+    so its whole content teaches.
+    """
+
+    def __init__(self, cache: dict, crop: int, batch: int, seed: int, large_frac: float = 0.5):
+        self.large = cache["large"]
+        self.small = small_sets(cache)
+        self.offsets = np.cumsum([0] + [len(a) for a in self.small])
         self.crop, self.batch = crop, batch
+        self.n_large = int(round(batch * large_frac))
         self.rng = np.random.default_rng(seed + 1)
 
-    def _one(self, img: np.ndarray, min_frac: float) -> np.ndarray:
+    def _one(self, img: np.ndarray, smin: int) -> np.ndarray:
         h = img.shape[0]
         r = self.rng
-        s = int(round(h * r.uniform(min_frac, 1.0)))
-        s = max(s, self.crop)
+        s = int(r.integers(min(smin, h), h + 1))
         y, x = r.integers(0, h - s + 1), r.integers(0, h - s + 1)
         patch = img[y:y + s, x:x + s].astype(np.float32)
         if s != self.crop:
-            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+            interp = cv2.INTER_AREA if s > self.crop else cv2.INTER_LINEAR
+            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=interp)
         if r.random() < 0.5:
             patch = patch[:, ::-1]
         return patch
 
+    def _small(self, k: int) -> np.ndarray:
+        i = int(np.searchsorted(self.offsets, k, side="right")) - 1
+        return self.small[i][k - self.offsets[i]]
+
     def next(self) -> np.ndarray:
-        nl = self.batch // 2
-        il = self.rng.integers(0, len(self.large), nl)
-        is_ = self.rng.integers(0, len(self.small), self.batch - nl)
-        out = [self._one(self.large[i], 0.6) for i in il]
-        out += [self._one(self.small[i], 0.85) for i in is_]
+        il = self.rng.integers(0, len(self.large), self.n_large)
+        is_ = self.rng.integers(0, self.offsets[-1], self.batch - self.n_large)
+        out = [self._one(self.large[i], self.crop) for i in il]
+        out += [self._one(s, int(np.ceil(0.85 * s.shape[0]))) for s in map(self._small, is_)]
         return np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))  # B x 3 x h x w Lab
 
 
 # ---------------------------------------------------------------------------------- rebalancing
-def class_prior(cache: dict, centres: np.ndarray, sigma: float = 5.0) -> np.ndarray:
-    """Empirical distribution of nearest cells over the training pixels (at 1/4 resolution, the
-    resolution the loss sees), smoothed with a Gaussian of `sigma` ab units over the cell centres."""
-    counts = np.zeros(len(centres), np.float64)
-    for arr in (cache["large"], cache["small"]):
-        for i in range(0, len(arr), 512):
-            ab = arr[i:i + 512, ::4, ::4, 1:].astype(np.float32).reshape(-1, 2)
-            idx = nearest_cells(ab, centres)
-            counts += np.bincount(idx, minlength=len(centres))
-    p = counts / counts.sum()
+def class_prior(cache: dict, centres: np.ndarray, large_frac: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+    """Distribution of nearest cells over the training pixels as the batches mix them (`large_frac` of
+    the pixels from the large photos, the rest from the small ones), at 1/4 resolution, smoothed with a
+    Gaussian of `sigma` ab units over the cell centres."""
+    def hist(arrays) -> np.ndarray:
+        counts = np.zeros(len(centres), np.float64)
+        for arr in arrays:
+            for i in range(0, len(arr), 512):
+                ab = arr[i:i + 512, ::4, ::4, 1:].astype(np.float32).reshape(-1, 2)
+                counts += np.bincount(nearest_cells(ab, centres), minlength=len(centres))
+        return counts / counts.sum()
+
+    p = large_frac * hist([cache["large"]]) + (1 - large_frac) * hist(small_sets(cache))
     d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
     k = np.exp(-d2 / (2 * sigma * sigma))
     ps = k @ p
@@ -246,12 +275,20 @@ def fmt(summary: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------- train
+def arch_options(args) -> dict:
+    if args.arch == "tiny1":
+        return {}
+    return {"widths": tuple(int(w) for w in args.widths.split(",")),
+            "dilations": tuple(int(d) for d in args.dilations.split(",")), "head_convs": args.head_convs}
+
+
 def train(args) -> None:
     import torch
     import torch.nn.functional as F
     import colorizer_net as cn
 
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)  # the crops are small; the batcher runs between steps, not beside them
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     dev = torch.device(args.device)
@@ -260,12 +297,12 @@ def train(args) -> None:
     cache = build_cache(args.data, args.cache, args.seed)
     centres = cn.gamut_bins()
     Q = len(centres)
-    prior = class_prior(cache, centres)
+    prior = class_prior(cache, centres, args.large_frac)
     wts = rebalance_weights(prior, args.lam)
     print(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}",
           flush=True)
 
-    net = cn.build_net(Q, seed=args.seed, w3=args.w3).to(dev)
+    net = cn.build_net(Q, seed=args.seed, arch=args.arch, **arch_options(args)).to(dev)
     print(f"params {sum(p.numel() for p in net.parameters())}; "
           f"GFLOPs@224 {2 * cn.count_macs(cn.AnnealedMeanColorizer(net.cpu(), centres, 0.38)) / 1e9:.3f}",
           flush=True)
@@ -276,9 +313,9 @@ def train(args) -> None:
     C = torch.from_numpy(centres).to(dev)
     W = torch.from_numpy(wts.astype(np.float32)).to(dev)
     sig2 = 2 * args.sigma ** 2
-    batcher = Batcher(cache, args.crop, args.batch, args.seed)
+    batcher = Batcher(cache, args.crop, args.batch, args.seed, args.large_frac)
 
-    def loss_fn(lab: torch.Tensor) -> torch.Tensor:
+    def loss_fn(lab: torch.Tensor, rebalance: bool = True) -> torch.Tensor:
         L = lab[:, :1] - 50.0
         ab = F.avg_pool2d(lab[:, 1:], 4)                                  # area to 1/4 resolution
         logits = net(L)
@@ -289,8 +326,7 @@ def train(args) -> None:
         g = g / g.sum(1, keepdim=True)
         logp = F.log_softmax(logits, dim=1).permute(0, 2, 3, 1).reshape(-1, Q)
         ce = -(g * torch.gather(logp, 1, ik)).sum(1)
-        w = W[ik[:, 0]]
-        return (w * ce).mean()
+        return (W[ik[:, 0]] * ce).mean() if rebalance else ce.mean()
 
     if args.from_ckpt:  # re-export / re-choose T from a saved checkpoint, no training
         net.load_state_dict(torch.load(args.from_ckpt, map_location="cpu", weights_only=False)["state_dict"])
@@ -322,6 +358,10 @@ def train(args) -> None:
     net = net.cpu().eval()
     # choose the decode -- alpha (prior correction), T, chroma -- on the held-out train photos only
     hold = [str(f) for f in cache["holdout"]]
+    with torch.no_grad():  # cross-entropy without rebalancing (comparable across priors) on the held-out
+        labs = np.stack([cv2.resize(read_lab(f), (224, 224), interpolation=cv2.INTER_AREA) for f in hold])
+        held_loss = float(loss_fn(torch.from_numpy(labs.transpose(0, 3, 1, 2).copy()), rebalance=False))
+    print(f"held-out cross-entropy (photos squashed to 224, no rebalancing) {held_loss:.4f}", flush=True)
     temps = [float(t) for t in args.temps.split(",")]
     chromas = [float(c) for c in args.chromas.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
@@ -354,7 +394,7 @@ def train(args) -> None:
                     sheet=os.path.splitext(args.ckpt)[0] + "_holdout.png")
     print("exported %s; held-out metrics of the ONNX:\n%s" % (args.out, fmt(held)), flush=True)
     info = {"alpha": al, "T": T, "chroma": ch, "train_minutes": train_min, "total_minutes": (time.time() - t_start) / 60,
-            "heldout_grid": summ, "heldout": held, "bins": Q,
+            "heldout_grid": summ, "heldout": held, "heldout_loss": held_loss, "bins": Q,
             "params": int(sum(p.numel() for p in net.parameters())),
             "gflops224": 2 * cn.count_macs(wrap) / 1e9}
     with open(os.path.splitext(args.ckpt)[0] + ".json", "w") as fh:
@@ -376,19 +416,23 @@ def report(onnx_path: str, folder: str, sheet: str | None) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "train"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "acc_tiny.onnx"))
-    ap.add_argument("--cache", default=os.path.join(ROOT, "scratch", "train_cache.npz"))
-    ap.add_argument("--ckpt", default=os.path.join(ROOT, "scratch", "acc_tiny"),
+    ap.add_argument("--data", help="folder of colour photos in the subfolders named above (needed unless cached)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "models", "acc_tiny2.onnx"))
+    ap.add_argument("--cache", default=os.path.join(ROOT, "scratch", "train_cache_v2.npz"))
+    ap.add_argument("--ckpt", default=os.path.join(ROOT, "scratch", "acc_tiny2"),
                     help="prefix for the checkpoint (.pt), the run summary (.json) and contact sheets")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--crop", type=int, default=112)
+    ap.add_argument("--crop", type=int, default=128, help="training crop side (tiny2: a multiple of 32)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--lam", type=float, default=0.5, help="rebalancing lambda")
     ap.add_argument("--sigma", type=float, default=5.0, help="soft-encoding Gaussian sigma")
-    ap.add_argument("--w3", type=int, default=128, help="width of the 1/8 context stage")
+    ap.add_argument("--arch", default="tiny2", choices=["tiny1", "tiny2"])
+    ap.add_argument("--widths", default="32,64,128,256,384", help="tiny2: widths at 1/2, 1/4 ... 1/32")
+    ap.add_argument("--dilations", default="1,2", help="tiny2: one residual block at 1/32 per dilation")
+    ap.add_argument("--head-convs", type=int, default=2, help="tiny2: 3x3 convs at 1/4 before the logits")
+    ap.add_argument("--large-frac", type=float, default=0.75, help="share of each batch from the large photos")
     ap.add_argument("--temps", default="0.38,0.7,0.85,1", help="annealed-mean temperatures tried")
     ap.add_argument("--chromas", default="1,1.1,1.2,1.3,1.4,1.5,1.6,1.7,1.8",
                     help="chroma scales tried (folded into the ONNX)")
@@ -399,7 +443,9 @@ def main(argv=None) -> None:
     ap.add_argument("--alpha", type=float, default=0.0, help="prior correction used with --temperature")
     ap.add_argument("--temperature", type=float, default=0.0, help="force T (skip the choice)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; 1 by default: on a shared 2-core machine, 2 OpenMP threads ran up "
+                         "to 4x slower than 1 whenever another process was busy")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--save-every", type=int, default=500)
