@@ -1,4 +1,4 @@
-"""Shared fixtures: a small ONNX model built here (tests never need ../shared), and photos made here."""
+"""Shared fixtures: a small ONNX model built here (tests never need data from outside the repository), and photos made here."""
 
 from __future__ import annotations
 

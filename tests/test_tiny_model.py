@@ -3,7 +3,7 @@
 * the ONNX export (made from the network's description, acc/networks.py) computes what the PyTorch
   network (tools/colorizer_net.py, made from the same description) and its decode compute;
 * the shipped models/acc_tiny.onnx matches its registry entry (checksum, names, shapes) and runs.
-No test reads ../shared (a user's checkout does not have it).
+No test reads data from outside the repository (a user's checkout has none).
 """
 from __future__ import annotations
 
