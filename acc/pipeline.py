@@ -247,7 +247,7 @@ class Runner:
                 good = [(item, frame, warns) for item, frame, warns in decoded if not isinstance(frame, Exception)]
                 inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
         except Exception as exc:  # a stage failed as a whole (the backend, not one photo): each photo fails
-            for (job, _, _, cost), frame, _ in decoded:
+            for _, frame, _ in decoded:
                 if not isinstance(frame, Exception):
                     self.backend.release(frame)
             for job, _, cost in admitted:

@@ -1,9 +1,9 @@
 """The acc-tiny colorization networks in PyTorch, their ab bins, and the export with its decode.
 
 Used by tools/train_colorizer.py and tests/test_tiny_model.py. Imports torch: never import this from
-the `acc` package (torch is the optional extra "train"). The network itself is described once, in
-acc/networks.py (`acc_tiny2`, `acc_tiny`, `annealed_mean`); the PyTorch module and the ONNX graph are both made from
-that description (acc/netspec.py).
+the `acc` package (torch is the optional extra "train"). The networks are described once, in
+acc/networks.py (`acc_tiny`, `acc_tiny2`, `annealed_mean`); the PyTorch module and the ONNX graph are
+both made from that description (acc/netspec.py).
 
 Formulation: Zhang et al., "Colorful Image Colorization", ECCV 2016 -- ab quantized to the in-gamut
 cells of a 10 x 10 grid, the network predicts one logit per cell at 1/4 of the input resolution, and
@@ -88,25 +88,3 @@ def export_onnx(model: nn.Module, path: str, opset: int = 13) -> None:
     weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     netspec.save_onnx(model.spec, weights, path, (224, 224), opset=opset)
 
-
-def graph_macs(model) -> tuple[int, dict[str, int]]:
-    """Multiply-accumulates per photo of the Conv nodes of an ONNX graph (an onnx.ModelProto with a static
-    input size; the batch axis not counted), from the graph alone -- shape inference gives each Conv's
-    output, its weight (Cout x Cin/groups x kh x kw) the work per output value -- and {op_type: count} of
-    every node, for checking the op vocabulary. Independent of the description's own count."""
-    import onnx
-    from onnx import numpy_helper
-
-    inferred = onnx.shape_inference.infer_shapes(model)
-    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
-              for vi in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    weights = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
-    total, ops = 0, {}
-    for node in model.graph.node:
-        ops[node.op_type] = ops.get(node.op_type, 0) + 1
-        if node.op_type == "Conv":
-            out = shapes[node.output[0]][1:]
-            if not out or 0 in out:
-                raise ValueError(f"no static output shape for {node.name}")
-            total += int(np.prod(out)) * int(np.prod(weights[node.input[1]][1:]))
-    return total, ops

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train acc-tiny 2, the embedded default colorization model, and export it to ONNX.
+"""Train acc-tiny 2 (measured, not shipped: acc-tiny 1 stays the embedded default) and export it to ONNX.
 
 Recipe (documented in models/acc_tiny.md):
   * data: every colour photo under DATA (a folder of colour photos in subfolders, not in this repository):
