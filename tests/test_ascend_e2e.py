@@ -187,6 +187,7 @@ def test_operators_built_for_another_contract_are_refused(tmp_path: Path) -> Non
         create_backend("ascend", resolve(TEST_MODEL, folder), emulate=True)
 
 
+
 def test_emulate_is_a_config_key(runs: dict, tmp_path: Path, capsys) -> None:
     (tmp_path / "acc.yaml").write_text("backend: ascend\nemulate: true\n")
     with pytest.MonkeyPatch.context() as mp:
@@ -316,9 +317,12 @@ def runs_310p(runs: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", ["gray.jpg", "odd.jpg", "progressive.jpg"])
 def test_the_310p_matches_the_310(runs: dict, runs_310p: Path, name: str) -> None:
     """On the 310P JPEGD drops an odd photo's last column/row, so odd.jpg is decoded on the host; the rest
-    goes through JPEGD with 64-aligned strides. Same operators, same maths: the same pixels as the 310's."""
+    goes through JPEGD with 64-aligned strides. Same operators, same maths, but the 310's divider and float16
+    exp/log are approximate: Y' and the 2x2 chroma at most 1 level apart, nearly all equal."""
     ours, theirs = _read(runs_310p, name, "png"), _read(runs["results"][("ascend", "png")][1], name, "png")
-    assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
+    assert ours.shape == theirs.shape
+    dy, dc = ycbcr_differences(ours, theirs)
+    assert dy.max() <= 1.5 and dc.max() <= 1.5 and (dy <= 0.5).mean() >= 0.99, (dy.max(), dc.max())
 
 
 def test_the_application_on_the_device_loads_the_model_from_device_memory(runs: dict, tmp_path: Path) -> None:

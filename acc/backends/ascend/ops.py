@@ -17,7 +17,8 @@ from acc.backends.ascend.lanes import Lane
 from acc.backends.ascend.runtime import Runtime
 from acc.kernels.ascend.singleop import OpSpec
 
-_SETTERS = {"float": "op.set_attr_float", "bool": "op.set_attr_bool", "int": "op.set_attr_int"}
+_SETTERS = {"float": "op.set_attr_float", "bool": "op.set_attr_bool", "int": "op.set_attr_int",
+            "list_int": "op.set_attr_list_int"}  # pyACL op/op.cpp: the list form takes a Python list
 
 
 class Ops:
@@ -35,7 +36,7 @@ class Ops:
             attr = acl.handle("op.create_attr")
             owned.append(("op.destroy_attr", attr))
             for a in spec.attrs:
-                acl(_SETTERS[a.type], attr, a.name, a.value)
+                acl(_SETTERS[a.type], attr, a.name, a.json_value)
             descs = []
             for t in (*spec.inputs, *spec.outputs):
                 dtype, fmt = C.DTYPE_CODES[t.dtype], C.FORMAT_CODES[t.format]
