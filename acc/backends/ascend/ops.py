@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from acc.backends.ascend import constants as C
-from acc.backends.ascend.acl_api import Acl
+from acc.backends.ascend.acl_api import Acl, AclError
 from acc.backends.ascend.lanes import Lane
 from acc.backends.ascend.runtime import Runtime
 from acc.kernels.ascend.singleop import OpSpec
@@ -53,6 +53,14 @@ class Ops:
             if spec not in self._handles:
                 self._handles[spec] = self._create(spec)
             return self._handles[spec]
+
+    def probe(self, spec: OpSpec) -> AclError | None:
+        """Whether the operator was compiled: its handle is made now (and kept), or the lookup's error."""
+        try:
+            self.handle(spec)
+        except AclError as exc:
+            return exc
+        return None
 
     def launch(self, lane: Lane, spec: OpSpec, inputs: list[tuple[int, int]], outputs: list[tuple[int, int]]) -> None:
         """Queue spec on the lane's stream; inputs and outputs are (device pointer, bytes)."""
