@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -136,3 +137,31 @@ def test_a_run_with_stand_in_cann_tools_goes_through_every_step(model_dir: Path,
     acl = Emulator("Ascend310")
     assert acl.init() == 0 and acl.op.set_model_dir(str(ops_dir)) == 0
 
+
+# --- bash 4.2 (CentOS 7): no empty array expanded bare under set -u ----------------------------------------
+def bare_expansions_of_emptied_arrays(script: str) -> list[str]:
+    """Each "${a[@]}" in the script of an array it assigns () somewhere, not inside the ${a[@]+...} guard."""
+    found = []
+    for name in set(re.findall(r"^\s*(\w+)=\(\)", script, re.M)):
+        for m in re.finditer(re.escape(f'"${{{name}[@]}}"'), script):
+            if not script[: m.start()].endswith(f"${{{name}[@]+"):
+                found.append(name)
+    return found
+
+
+def test_no_array_that_can_be_empty_is_expanded_bare() -> None:
+    """Before bash 4.4, "${a[@]}" of an array with no elements is an unbound variable under set -u (bash
+    4.4's CHANGES, "Using ${a[@]} or ${a[*]} with an array without any assigned elements when the nounset
+    option is enabled no longer throws an unbound variable error"); build.sh runs under set -u."""
+    assert bare_expansions_of_emptied_arrays(BUILD.read_text()) == []
+    assert bare_expansions_of_emptied_arrays('set -u\nm=()\nrun x "${m[@]}"\nm=(-m 1)\n') == ["m"]  # the check bites
+
+
+@pytest.mark.parametrize(("setup", "words"), [("a=()", []), ("a=(-m 1)", ["-m", "1"]), ("a=('x y' z)", ["x y", "z"])])
+def test_the_guarded_expansion_gives_no_word_for_an_empty_array_and_each_element_otherwise(setup: str,
+                                                                                          words: list[str]) -> None:
+    """The guard build.sh uses, ${a[@]+"${a[@]}"}, under set -u (this bash: the semantics the guard relies on
+    are those of ${a[@]+word}, which bash 4.2 has too; no bash 4.2 could be installed here to run it)."""
+    script = f'set -euo pipefail; {setup}; set -- ${{a[@]+"${{a[@]}}"}}; echo "$#"; for w; do echo "$w"; done'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [str(len(words)), *words]

@@ -17,6 +17,8 @@
 #    (acl.op.set_model_dir). Static shapes: about 960 operators on the 310, 1920 on the 310P (per band
 #    height and width); expect the compile to take a while.
 #
+# Runs under bash 4.2 and later (CentOS 7's); every array expanded is non-empty or guarded.
+#
 # --dry-run prints every command instead of running it (no CANN needed). Environment, as CANN's
 # set_env.sh leaves it: ASCEND_HOME_PATH (msopgen's templates), ASCEND_OPP_PATH (the install target);
 # the generated build.sh also needs ASCEND_TENSOR_COMPILER_INCLUDE, which set_env.sh does not set: it is
@@ -117,7 +119,9 @@ project="$work/acc_ops"
 echo "# 1. custom-op project ($project)"
 mode=()
 for entry in "${ops[@]}"; do
-  run msopgen gen -i "$here/op_ir.json" -f tf -c "ai_core-$soc" -lan py -out "$project" "${mode[@]}" -op "${entry% *}"
+  # ${mode[@]+"${mode[@]}"}: an empty array expanded under set -u is an unbound variable before bash 4.4
+  run msopgen gen -i "$here/op_ir.json" -f tf -c "ai_core-$soc" -lan py -out "$project" ${mode[@]+"${mode[@]}"} \
+    -op "${entry% *}"
   mode=(-m 1)  # the first call makes the project, the others add an operator to it
 done
 for entry in "${ops[@]}"; do
