@@ -290,7 +290,7 @@ def device(request):
 
 
 def render_on_device(device, y: np.ndarray, ab: np.ndarray, ab_scale: float = 1.0) -> tuple[np.ndarray, ...]:
-    """Upload y as a JPEGD-shaped picture, queue the AbMerge path, return the output NV12 planes."""
+    """Upload y as a JPEGD-shaped picture, queue the render path, return the output NV12 planes."""
     runtime, pool, lanes, path, contract = device
     height, width = y.shape
     _, _, ws, hs = frame_layout(width, height, soc(runtime.soc_name))
