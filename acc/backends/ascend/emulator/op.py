@@ -15,6 +15,7 @@ and TransposeD.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +119,11 @@ class Op:
 
     @api("ret")
     def set_attr_list_int(self, attr: int, name: str, values: list) -> None:
-        if not isinstance(values, list):  # pyACL takes a list (a numpy array is deprecated: op/op.cpp)
-            raise TypeError("acl.op.set_attr_list_int: argument 3 is not list")
+        """pyACL (op/op.cpp) takes a list, or, with a warning, a numpy array; anything else raises."""
+        if isinstance(values, np.ndarray):
+            warnings.warn("argument 3 only support the format of list in the future.", stacklevel=3)
+        elif not isinstance(values, list):
+            raise TypeError("acl.op.set_attr_list_int: argument 3 is not list or numpy array")
         self._set_attr(attr, name, "list_int", tuple(int(v) for v in values))
 
     def _descs(self, handles: Sequence[int]) -> tuple[Desc, ...]:
