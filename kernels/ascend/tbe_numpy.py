@@ -323,8 +323,9 @@ def auto_schedule(outputs):
     families = {_FAMILY.get(api, "elewise") for api, _ in run.trace.calls}
     many = isinstance(outputs, (list, tuple)) and len(outputs) > 1
     if many and not families <= {"elewise", "broadcast", "reduce"}:
-        raise TbeEmulationError("E90003: Only vector op support multi output now (a concat among the outputs' "
-                                "computes: cce_schedule.check_support_muti_output)")  # fmt: skip
+        other = sorted(families - {"elewise", "broadcast", "reduce"})
+        raise TbeEmulationError(f"E90003: Only vector op support multi output now ({', '.join(other)} among the "
+                                "outputs' computes: cce_schedule.check_support_muti_output)")  # fmt: skip
     run.trace.outputs = len(outputs) if isinstance(outputs, (list, tuple)) else 1
     run.trace.pattern = "ElemWise" if families <= {"elewise", "broadcast"} else "other"
     return outputs

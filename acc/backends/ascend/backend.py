@@ -185,9 +185,9 @@ class AscendBackend(Backend):
             return None
         spec, exc = missing[singleop.RENDER][0]
         shapes = " ".join("x".join(map(str, t.shape)) for t in spec.inputs)
-        what = f"{len(missing[singleop.RENDER])} render operators not built for {self.chip.name} (the first: " \
-               f"{spec.op} {shapes}: {exc})"  # fmt: skip
-        from acc.backends.cpu import CPUBackend
+        what = (f"{len(missing[singleop.RENDER])} render operators not built for {self.chip.name} (the first: "
+                f"{spec.op} {shapes}: {exc})")  # fmt: skip
+        from acc.backends.cpu import CPUBackend  # only a run rendering on the host needs the cpu backend
 
         if (why := CPUBackend.unavailable_reason()) is not None:  # the host path is the cpu backend's kernel
             raise ModelError(f"model '{self.model.name}': {what}, and the host cannot render ({why}); build them: "
@@ -338,7 +338,7 @@ class AscendBackend(Backend):
             raw = self.pool.download(prediction, 8 * oh * ow)
         finally:
             self.pool.give(prediction)
-        from acc.backends.cpu import luma_tables
+        from acc.backends.cpu import luma_tables  # only a run rendering on the host needs the cpu backend
         from acc.kernels.cpu.ab_merge import ab_merge
 
         ab = np.frombuffer(raw, np.float32).reshape(2, oh, ow) * np.float32(self.model.ab_scale)
