@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -84,12 +85,12 @@ def test_without_cann_a_real_run_says_what_is_missing(model_dir: Path) -> None:
 
 
 FAKE_MSOPGEN = """#!{python}
-import sys, pathlib
+import pathlib, re, sys
 args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
 out = pathlib.Path(args["-out"])
 with open("{log}", "a") as log:
     print("msopgen", *sys.argv[1:], file=log)
-name = {{"LabL": "lab_l", "AbMerge": "ab_merge"}}[args["-op"]]
+name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", args["-op"]).lower()
 soc_dir = args["-c"].split("-", 1)[1].lower().replace("ascend310p3", "ascend310p")
 for path in (f"tbe/impl/{{name}}.py", f"tbe/op_info_cfg/ai_core/{{soc_dir}}/{{name}}.ini", f"op_proto/{{name}}.h",
              f"op_proto/{{name}}.cc"):
@@ -123,14 +124,44 @@ def test_a_run_with_stand_in_cann_tools_goes_through_every_step(model_dir: Path,
     result = build(["--model", TEST_MODEL, "--model-dir", str(model_dir)], env)
     assert result.returncode == 0, result.stderr
     lines = log.read_text().splitlines()
-    assert [line.split()[-1] for line in lines[:2]] == OPS
-    assert lines[2].split()[:2] == ["build", f"ASCEND_TENSOR_COMPILER_INCLUDE={home}/include"]
-    files = {f for f in lines[2].split()[2:] if not f.endswith(":")}  # `ls` of tbe/impl and op_proto
+    gens, (build_line, install, atc) = lines[: len(OPS)], lines[len(OPS) :]
+    assert [line.split()[-1] for line in gens] == OPS
+    assert build_line.split()[:2] == ["build", f"ASCEND_TENSOR_COMPILER_INCLUDE={home}/include"]
+    files = {f for f in build_line.split()[2:] if not f.endswith(":")}  # `ls` of tbe/impl and op_proto
     assert files == {"acc_colour.py", "acc_colour.h", "acc_colour.cc"}  # msopgen's stubs replaced by ours
-    assert lines[3] == "install --quiet"
+    assert install == "install --quiet"
     ops_dir = op_model_dir(resolve(TEST_MODEL, model_dir), "Ascend310")
-    assert lines[4] == f"atc --singleop={ops_dir}/acc_ops.json --soc_version=Ascend310 --output={ops_dir}"
+    assert atc == f"atc --singleop={ops_dir}/acc_ops.json --soc_version=Ascend310 --output={ops_dir}"
     entries = json.loads((ops_dir / singleop.JSON_NAME).read_text())  # the JSON atc compiles, and the emulator
-    assert {e["op"] for e in entries} == {"LabL", "Cast", "MatMul", "BatchMatMul", "AbMerge"}
+    assert {e["op"] for e in entries} == {*OPS, "Cast", "MatMul", "BatchMatMul", "ReduceSumD", "TransposeD"}
     acl = Emulator("Ascend310")
     assert acl.init() == 0 and acl.op.set_model_dir(str(ops_dir)) == 0
+
+
+# --- bash 4.2 (CentOS 7): no empty array expanded bare under set -u ----------------------------------------
+def bare_expansions_of_emptied_arrays(script: str) -> list[str]:
+    """Each "${a[@]}" in the script of an array it assigns () somewhere, not inside the ${a[@]+...} guard."""
+    found = []
+    for name in set(re.findall(r"^\s*(\w+)=\(\)", script, re.M)):
+        for m in re.finditer(re.escape(f'"${{{name}[@]}}"'), script):
+            if not script[: m.start()].endswith(f"${{{name}[@]+"):
+                found.append(name)
+    return found
+
+
+def test_no_array_that_can_be_empty_is_expanded_bare() -> None:
+    """Before bash 4.4, "${a[@]}" of an array with no elements is an unbound variable under set -u (bash
+    4.4's CHANGES, "Using ${a[@]} or ${a[*]} with an array without any assigned elements when the nounset
+    option is enabled no longer throws an unbound variable error"); build.sh runs under set -u."""
+    assert bare_expansions_of_emptied_arrays(BUILD.read_text()) == []
+    assert bare_expansions_of_emptied_arrays('set -u\nm=()\nrun x "${m[@]}"\nm=(-m 1)\n') == ["m"]  # the check bites
+
+
+@pytest.mark.parametrize(("setup", "words"), [("a=()", []), ("a=(-m 1)", ["-m", "1"]), ("a=('x y' z)", ["x y", "z"])])
+def test_the_guarded_expansion_gives_no_word_for_an_empty_array_and_each_element_otherwise(setup: str,
+                                                                                          words: list[str]) -> None:
+    """The guard build.sh uses, ${a[@]+"${a[@]}"}, under set -u (this bash: the semantics the guard relies on
+    are those of ${a[@]+word}, which bash 4.2 has too; no bash 4.2 could be installed here to run it)."""
+    script = f'set -euo pipefail; {setup}; set -- ${{a[@]+"${{a[@]}}"}}; echo "$#"; for w; do echo "$w"; done'
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [str(len(words)), *words]

@@ -21,6 +21,7 @@ holds the kernels to the reference by themselves):
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import struct
 from pathlib import Path
@@ -183,8 +184,93 @@ def test_operators_built_for_another_contract_are_refused(tmp_path: Path) -> Non
     # An input scale no checked-in model uses, and no operators built for it.
     write_registry(folder, TEST_MODEL, "linear.onnx", sha,
                    input={"name": "L", "size": [224, 224], "l_offset": 50.0, "l_scale": 0.5})  # fmt: skip
-    with pytest.raises(ModelError, match=r"no LabL operator built for its contract.*singleop"):
+    with pytest.raises(ModelError, match=r"no LabL operator built for its contract.*build them: python -m "
+                                         r"acc\.kernels\.ascend\.singleop --soc Ascend310 --model test-linear"):
         create_backend("ascend", resolve(TEST_MODEL, folder), emulate=True)
+
+
+# --- every operator probed at start-up -----------------------------------------------------------------------
+def ops_without(model_dir: Path, drop) -> Path:
+    """The test model's operators built, less the entries `drop(entry)` picks: an incomplete build."""
+    build_ops(model_dir)
+    path = op_model_dir(resolve(TEST_MODEL, model_dir), SOC) / singleop.JSON_NAME
+    entries = json.loads(path.read_text())
+    kept = [e for e in entries if not drop(e)]
+    assert 0 < len(kept) < len(entries)
+    path.write_text(json.dumps(kept))
+    return path
+
+
+def one_width(entry: dict, op: str = "AbMergeChroma", width: int = 384) -> bool:
+    return entry["op"] == op and entry["input_desc"][0]["shape"][-1] == width
+
+
+def test_a_missing_render_operator_sends_the_whole_run_to_the_host_and_says_so_once(runs: dict, tmp_path: Path,
+                                                                                     capsys) -> None:  # fmt: skip
+    """One band width of AbMergeChroma not built: found at start-up, not at the photo that needs it; every
+    photo of the run is rendered on the host (the cpu backend's render kernel), and the run says so once."""
+    model_dir = make_model_dir(tmp_path / "models")
+    ops_without(model_dir, one_width)
+    out = tmp_path / "out"
+    names = ["gray.jpg", "odd.jpg", "colour_png.png", "tiny.png"]
+    argv = ["colorize", *(str(runs["src"] / n) for n in names), "-o", str(out), "--backend", "ascend", "--emulate",
+            "--model", TEST_MODEL, "--model-dir", str(model_dir), "--format", "png", "--workers", "2"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if "rendered on the host" in line]
+    assert len(notes) == 1, err
+    assert re.search(r"AbMergeChroma .*x384 .*build them: python -m acc\.kernels\.ascend\.singleop", notes[0])
+    for name in names:  # the cpu backend's render kernel on the device's luma and ab: the cpu backend's pixels
+        host, cpu = _read(out, name, "png"), _read(runs["results"][("cpu", "png")][1], name, "png")
+        dy, dc = ycbcr_differences(host, cpu)
+        if name == "odd.jpg":  # the model sees the photo less its last column (VPC takes even sizes)
+            assert dy.max() <= 4 and dc.max() <= 8 and (dc <= 1).mean() >= 0.85, (name, dy.max(), dc.max())
+        else:
+            assert dy.max() <= 1.5 and dc.max() <= 1.5 and (dy <= 1).mean() >= 0.99, (name, dy.max(), dc.max())
+
+
+def test_with_a_render_operator_missing_the_device_renders_nothing(runs: dict, tmp_path: Path, capsys) -> None:
+    model_dir = make_model_dir(tmp_path / "models")
+    ops_without(model_dir, lambda e: e["op"] == "TransposeD")
+    backend = create_backend("ascend", resolve(TEST_MODEL, model_dir), emulate=True)
+    try:
+        assert "TransposeD" in backend.host_render
+        launched = []
+        real = backend.ops.launch
+        backend.ops.launch = lambda lane, spec, *args: launched.append(spec.op) or real(lane, spec, *args)
+        data = colorize_one(backend, "gray.jpg", OutputFormat("jpeg", 90))
+        assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (96, 130)
+        assert launched == ["LabL"]  # the model input's operator; none of the render's
+    finally:
+        backend.close()
+    assert backend.acl.raw.last_leaks == []
+    code = main(["doctor", "--backend", "ascend", "--emulate", "--model", TEST_MODEL, "--model-dir", str(model_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and re.search(r"render: on the host \(\d+ render operators not built .*TransposeD", out), out
+
+
+def test_a_missing_render_operator_ends_the_start_when_the_host_cannot_render(runs: dict, tmp_path: Path,
+                                                                              monkeypatch) -> None:  # fmt: skip
+    from acc.backends.cpu import CPUBackend
+
+    model_dir = make_model_dir(tmp_path / "models")
+    ops_without(model_dir, lambda e: one_width(e, "ChromaToU8"))
+    monkeypatch.setattr(CPUBackend, "unavailable_reason", classmethod(lambda cls: "no thread-safe numba layer"))
+    with pytest.raises(ModelError, match=r"render operators not built .*ChromaToU8 .*x384.*host cannot render "
+                                         r"\(no thread-safe numba layer\); build them"):
+        create_backend("ascend", resolve(TEST_MODEL, model_dir), emulate=True)
+
+
+def test_every_operator_the_backend_calls_is_probed_at_start_up(runs: dict) -> None:
+    """Every shape of every stage has its handle once the backend has started (singleop.stage_ops)."""
+    spec = resolve(TEST_MODEL, runs["model_dir"])
+    backend = create_backend("ascend", spec, emulate=True)
+    try:
+        wanted = [op for ops in singleop.stage_ops(backend.contract, SOC).values() for op in ops]
+        assert backend.host_render is None and len(wanted) > 900
+        assert set(backend.ops._handles) == set(wanted)
+    finally:
+        backend.close()
 
 
 def test_emulate_is_a_config_key(runs: dict, tmp_path: Path, capsys) -> None:
@@ -316,9 +402,12 @@ def runs_310p(runs: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", ["gray.jpg", "odd.jpg", "progressive.jpg"])
 def test_the_310p_matches_the_310(runs: dict, runs_310p: Path, name: str) -> None:
     """On the 310P JPEGD drops an odd photo's last column/row, so odd.jpg is decoded on the host; the rest
-    goes through JPEGD with 64-aligned strides. Same operators, same maths: the same pixels as the 310's."""
+    goes through JPEGD with 64-aligned strides. Same operators, same maths, but the 310's divider and float16
+    exp/log are approximate: Y' and the 2x2 chroma at most 1 level apart, nearly all equal."""
     ours, theirs = _read(runs_310p, name, "png"), _read(runs["results"][("ascend", "png")][1], name, "png")
-    assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
+    assert ours.shape == theirs.shape
+    dy, dc = ycbcr_differences(ours, theirs)
+    assert dy.max() <= 1.5 and dc.max() <= 1.5 and (dy <= 0.5).mean() >= 0.99, (dy.max(), dc.max())
 
 
 def test_the_application_on_the_device_loads_the_model_from_device_memory(runs: dict, tmp_path: Path) -> None:

@@ -478,6 +478,25 @@ def test_output_descriptions_must_match_too(s: Session) -> None:
     assert failed(acl, ret, C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, "gives float32")
 
 
+def transpose_call(s: Session, perm) -> tuple[int, int]:
+    """create_handle for the render's TransposeD of the 16-row, 128-wide band with attr perm; (handle, ret)."""
+    acl = s.acl
+    acl.op.set_model_dir(str(singleop.checked_in_dir("Ascend310")))
+    attr = acl.op.create_attr()
+    assert acl.op.set_attr_list_int(attr, "perm", perm) == 0
+    x, y = (acl.create_tensor_desc(C.ACL_FLOAT, shape, C.ACL_FORMAT_ND) for shape in ([2, 8, 64], [8, 64, 2]))
+    return acl.op.create_handle("TransposeD", [x], [y], attr)
+
+
+def test_list_attributes_are_matched_element_by_element(s: Session) -> None:
+    assert transpose_call(s, [1, 2, 0])[1] == 0
+    assert failed(s.acl, transpose_call(s, [2, 1, 0])[1], C.ACL_ERROR_OP_ATTR_NOT_MATCH, "perm")
+    with pytest.warns(Warning, match="only support the format of list"):  # pyACL's op/op.cpp: arrays deprecated
+        s.acl.op.set_attr_list_int(s.acl.op.create_attr(), "perm", np.array([1, 2, 0]))
+    with pytest.raises(TypeError, match="not list or numpy array"):
+        s.acl.op.set_attr_list_int(s.acl.op.create_attr(), "perm", (1, 2, 0))
+
+
 def test_unknown_operators_are_not_found(s: Session) -> None:
     s.acl.op.set_model_dir(str(singleop.checked_in_dir("Ascend310")))
     ret = s.acl.op.create_handle("Conv2D", [], [], s.acl.op.create_attr())[1]

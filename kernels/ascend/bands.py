@@ -1,4 +1,4 @@
-"""How AbMerge covers a photo of any size with operators compiled for static shapes.
+"""How the render covers a photo of any size with operators compiled for static shapes.
 
 Single operators on the Ascend 310 run static shapes only (atc --singleop compiles each shape), but a
 photo's full-size plane varies. acc cuts the plane into row bands: a band is `rows` full rows of the

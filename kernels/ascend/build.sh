@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Build acc's custom operators (LabL, AbMerge) and compile every single operator a model needs, on a
-# machine with the CANN toolkit. NOT YET RUN against CANN: no toolkit or Ascend device was available when
-# this was written (docs/ascend.md); each step is the documented CANN flow, checked against the CANN
-# 8.1.RC1 toolkit's own scripts, and fails loudly if a tool or setting is missing.
+# Build acc's custom operators (LabL, AbMergeY, AbMergeChroma, ChromaToU8) and compile every single
+# operator a model needs, on a machine with the CANN toolkit. NOT YET RUN against CANN: no toolkit or
+# Ascend device was available when this was written (docs/ascend.md); each step is the documented
+# CANN flow, checked against the CANN 8.1.RC1 toolkit's own scripts, and fails loudly if a tool or
+# setting is missing.
 #
 #   kernels/ascend/build.sh --model eccv16 --soc Ascend310 [--model-dir DIR] [--no-install] [--dry-run]
 #
-# 1. a TBE custom-op project from op_ir.json: msopgen makes one operator per call (with two operators in
-#    the file and no -op it would stop and ask which one), then ours replace its stubs: tbe/acc_colour.py
-#    (both operators), op_info/acc_colour.ini, op_proto/acc_colour.{h,cc}
+# 1. a TBE custom-op project from op_ir.json: msopgen makes one operator per call (with several operators
+#    in the file and no -op it would stop and ask which one), then ours replace its stubs: tbe/acc_colour.py
+#    (all four operators), op_info/acc_colour.ini, op_proto/acc_colour.{h,cc}
 # 2. its build (the project's own build.sh) -> build_out/custom_opp_<os>_<arch>.run, installed into
 #    $ASCEND_OPP_PATH/vendors (unless --no-install: then install it yourself, as root if CANN is)
 # 3. the single-op JSON for the model's contract (python -m acc.kernels.ascend.singleop) and
 #    `atc --singleop` into <model dir>/<model>_<soc>_ops/, where the backend loads them from
-#    (acl.op.set_model_dir). Static shapes: about 320 operators on the 310, 640 on the 310P (one per
-#    band width); expect the compile to take a while.
+#    (acl.op.set_model_dir). Static shapes: about 960 operators on the 310, 1920 on the 310P (per band
+#    height and width); expect the compile to take a while.
+#
+# Runs under bash 4.2 and later (CentOS 7's); every array expanded is non-empty or guarded.
 #
 # --dry-run prints every command instead of running it (no CANN needed). Environment, as CANN's
 # set_env.sh leaves it: ASCEND_HOME_PATH (msopgen's templates), ASCEND_OPP_PATH (the install target);
@@ -34,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --soc) soc="$2"; shift 2 ;;
     --no-install) install=0; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -100,7 +103,8 @@ except ModelError as exc:
     sys.exit(2)
 PY
 )"
-# "OpType snake_name" per operator in op_ir.json (msopgen names the files it makes after snake_name)
+# "OpType snake_name" per operator in op_ir.json (msopgen names the files it makes after snake_name, as
+# op_gen/interface/utils.py's fix_name_lower_with_under does for these names)
 mapfile -t ops < <("$python" - "$here/op_ir.json" <<'PY'
 import json, re, sys
 for entry in json.load(open(sys.argv[1])):
@@ -115,7 +119,9 @@ project="$work/acc_ops"
 echo "# 1. custom-op project ($project)"
 mode=()
 for entry in "${ops[@]}"; do
-  run msopgen gen -i "$here/op_ir.json" -f tf -c "ai_core-$soc" -lan py -out "$project" "${mode[@]}" -op "${entry% *}"
+  # ${mode[@]+"${mode[@]}"}: an empty array expanded under set -u is an unbound variable before bash 4.4
+  run msopgen gen -i "$here/op_ir.json" -f tf -c "ai_core-$soc" -lan py -out "$project" ${mode[@]+"${mode[@]}"} \
+    -op "${entry% *}"
   mode=(-m 1)  # the first call makes the project, the others add an operator to it
 done
 for entry in "${ops[@]}"; do

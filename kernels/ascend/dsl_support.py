@@ -14,7 +14,11 @@ under Ascend/ascend-toolkit/8.1.RC1/):
   calls util.auto_cast_tensor(x, "vsel"), which silently casts operands the instruction lacks to float16
   (float32 first, where the instruction has it) and returns that dtype. Intrinsic_vconv decides cast_to:
   util.is_cast_support accepts "<src>2<dst>" or its truncating "<src>2<dst>z" form, and cast._cast routes
-  other pairs through float32, then float16.
+  other pairs through float32, then float16. The same section says which instructions a chip has at
+  all: the Ascend310 has Intrinsic_vrec but no Intrinsic_vdiv (the Ascend310P3 has both).
+- python/site-packages/tbe/dsl/compute/math.py: vdiv on a chip without Intrinsic_vdiv is lhs times
+  vrec(rhs, "high_precision"); __single_elewise_op builds that reciprocal from the vrec instruction and
+  Newton steps x(n) = x(n-1) (2 - a x(n-1)), one on the Ascend310 (newton_iter_num), two elsewhere.
 
 Only the APIs acc's operators (kernels/ascend/tbe/acc_colour.py) use, and the two they must not use in
 float32 on the 310 (vcmpsel, floor), are listed.
@@ -59,6 +63,10 @@ VCONV = {
         "s82f16 s322f16 s162u8 s162s8 f162s4 s162f16 f162s16r".split()
     ),
 }
+# [AICoreintrinsicDtypeMap]: the chips with a divide instruction; elsewhere vdiv is a reciprocal times lhs
+VDIV_INTRINSIC = {ASCEND_310: False, ASCEND_310P: True}
+# math.__single_elewise_op: Newton steps on vrec's estimate in vrec(x, "high_precision")
+RECIPROCAL_NEWTON_STEPS = {ASCEND_310: 1, ASCEND_310P: 2}
 SHORT_DTYPE = {"float32": "f32", "float16": "f16", "int8": "s8", "uint8": "u8", "int32": "s32"}
 
 

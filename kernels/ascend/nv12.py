@@ -10,7 +10,7 @@ padded to a width stride and the Y plane to a height stride:
 Chroma is the mean of each 2x2 block of full-resolution Cb/Cr; at an odd edge the block holds only the
 valid pixels (what libjpeg's edge replication before its 2x2 box filter computes).
 
-float64 numpy: the specification the AbMerge operator and the host paths are checked against.
+float64 numpy: the specification the render's operators and the host paths are checked against.
 """
 
 from __future__ import annotations

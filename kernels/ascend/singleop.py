@@ -5,7 +5,8 @@ compiled for. One definition serves both sides of `acl.op`'s lookup (type + desc
 - the descriptions the backend creates at run time (acc/backends/ascend/ops.py calls these functions).
 
 Per photo: LabL once (model input), then for the render Cast + MatMul once and, for every band of the
-full-size plane (kernels/ascend/bands.py), BatchMatMul + AbMerge.
+full-size plane (kernels/ascend/bands.py), BatchMatMul, AbMergeY, AbMergeChroma (Cb, Cr), ReduceSumD,
+TransposeD and ChromaToU8. stage_ops() groups them by the backend stage that runs them.
 
     python -m acc.kernels.ascend.singleop --soc Ascend310 [--model NAME ...] -o <dir>/acc_ops.json
 """
@@ -37,8 +38,12 @@ class Tensor:
 @dataclass(frozen=True)
 class Attr:
     name: str
-    type: str  # "bool" | "int" | "float"
-    value: bool | int | float
+    type: str  # "bool" | "int" | "float" | "list_int"
+    value: bool | int | float | tuple[int, ...]  # a tuple for list_int, so that specs stay hashable
+
+    @property
+    def json_value(self) -> bool | int | float | list[int]:
+        return list(self.value) if isinstance(self.value, tuple) else self.value
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class OpSpec:
             "output_desc": [desc(t) for t in self.outputs],
         }
         if self.attrs:
-            entry["attr"] = [{"name": a.name, "type": a.type, "value": a.value} for a in self.attrs]
+            entry["attr"] = [{"name": a.name, "type": a.type, "value": a.json_value} for a in self.attrs]
         return entry
 
 
@@ -134,35 +139,71 @@ def ab_rows(c: OpContract, rows: int, width_stride: int) -> OpSpec:
     )
 
 
-def ab_merge(rows: int, width_stride: int) -> OpSpec:
-    """A band of Y + its ab -> the band of the output NV12 picture (Y rows and interleaved CbCr rows).
+def _band(rows: int, width_stride: int) -> tuple[Tensor, Tensor, Tensor]:
+    """A band of the full-size picture: its Y rows and the a, b upsampled to it (BatchMatMul's output)."""
+    shape = (rows, width_stride)
+    return Tensor("y", UINT8, shape), Tensor("a", FLOAT16, shape), Tensor("b", FLOAT16, shape)
 
-    Shapes are the band's memory seen as 2x2 blocks: (rows/2, 2, ws/2, 2) is the same bytes as
-    (rows, ws), which lets the kernel average chroma over blocks with one reduction.
-    """
-    block = (rows // 2, 2, width_stride // 2, 2)
-    return OpSpec(
-        "AbMerge",
-        (
-            Tensor("y", UINT8, block),
-            Tensor("a", FLOAT16, block),
-            Tensor("b", FLOAT16, block),
-            Tensor("cw", FLOAT16, (1, 1, width_stride // 2, 2)),
-            Tensor("rw", FLOAT16, (rows // 2, 2, 1, 1)),
-        ),
-        (Tensor("y_out", UINT8, block), Tensor("uv_out", UINT8, (rows // 2, 1, width_stride // 2, 2))),
-    )
+
+def ab_merge_y(rows: int, width_stride: int) -> OpSpec:
+    """A band of Y + its ab -> the band's Y' rows of the output NV12 picture."""
+    return OpSpec("AbMergeY", _band(rows, width_stride), (Tensor("y_out", UINT8, (rows, width_stride)),))
+
+
+CB, CR = 0, 1  # AbMergeChroma's channel
+
+
+def ab_merge_chroma(rows: int, width_stride: int, channel: int) -> OpSpec:
+    """A band of Y + its ab + chroma weights (cw per column, rw per row) -> weighted Cb or Cr per pixel,
+    float32: what ReduceSumD adds up over each 2x2 block."""
+    inputs = (*_band(rows, width_stride), Tensor("cw", FLOAT16, (1, width_stride)), Tensor("rw", FLOAT16, (rows, 1)))
+    return OpSpec("AbMergeChroma", inputs, (Tensor("q", FLOAT32, (rows, width_stride)),),
+                  (Attr("channel", "int", channel),))  # fmt: skip
+
+
+def chroma_sum(rows: int, width_stride: int) -> OpSpec:
+    """Both channels' weighted chroma, seen as (channel, rows/2, 2, ws/2, 2), summed over each 2x2 block."""
+    half = (rows // 2, width_stride // 2)
+    blocks = (2, half[0], 2, half[1], 2)
+    return OpSpec("ReduceSumD", (Tensor("x", FLOAT32, blocks),), (Tensor("y", FLOAT32, (2, *half)),),
+                  (Attr("axes", "list_int", (2, 4)), Attr("keep_dims", "bool", False)))  # fmt: skip
+
+
+def chroma_interleave(rows: int, width_stride: int) -> OpSpec:
+    """(channel, rows/2, ws/2) -> (rows/2, ws/2, channel): Cb, Cr, Cb, Cr, ... along each chroma row (NV12)."""
+    half = (rows // 2, width_stride // 2)
+    return OpSpec("TransposeD", (Tensor("x", FLOAT32, (2, *half)),), (Tensor("y", FLOAT32, (*half, 2)),),
+                  (Attr("perm", "list_int", (1, 2, 0)),))  # fmt: skip
+
+
+def chroma_to_u8(rows: int, width_stride: int) -> OpSpec:
+    """The interleaved sums -> the band's CbCr rows of the output NV12 picture (rounded)."""
+    shape = (rows // 2, width_stride)
+    return OpSpec("ChromaToU8", (Tensor("x", FLOAT32, shape),), (Tensor("y", UINT8, shape),))
+
+
+def band_ops(rows: int, width_stride: int) -> list[OpSpec]:
+    """The render's operators for one band shape after BatchMatMul, in the order they run."""
+    return [ab_merge_y(rows, width_stride), ab_merge_chroma(rows, width_stride, CB),
+            ab_merge_chroma(rows, width_stride, CR), chroma_sum(rows, width_stride),
+            chroma_interleave(rows, width_stride), chroma_to_u8(rows, width_stride)]  # fmt: skip
+
+
+MODEL_INPUT, RENDER = "model_input", "render"
+
+
+def stage_ops(c: OpContract, soc_name: str) -> dict[str, list[OpSpec]]:
+    """Every operator shape the backend can ask for on this chip for a model with this contract, by stage."""
+    widths = band_widths(soc(soc_name))
+    render = [ab_cast(c), *(ab_columns(c, ws) for ws in widths)]
+    render += [ab_rows(c, rows, ws) for rows in BAND_ROWS for ws in widths]
+    render += [op for rows in BAND_ROWS for ws in widths for op in band_ops(rows, ws)]
+    return {MODEL_INPUT: [lab_l(c)], RENDER: render}
 
 
 def all_ops(contracts: Sequence[OpContract], soc_name: str) -> list[OpSpec]:
     """Every operator shape the backend can ask for on this chip, for models with these contracts."""
-    widths = band_widths(soc(soc_name))
-    ops: list[OpSpec] = []
-    for c in contracts:
-        ops += [lab_l(c), ab_cast(c)]
-        ops += [ab_columns(c, ws) for ws in widths]
-        ops += [ab_rows(c, rows, ws) for rows in BAND_ROWS for ws in widths]
-    ops += [ab_merge(rows, ws) for rows in BAND_ROWS for ws in widths]
+    ops = [op for c in contracts for stage in stage_ops(c, soc_name).values() for op in stage]
     return list(dict.fromkeys(ops))  # models sharing sizes share operators
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_SIDE = 8192  # JPEGD, JPEGE and VPC input limit; also the widest AbMerge band compiled
+MAX_SIDE = 8192  # JPEGD, JPEGE and VPC input limit; also the widest band compiled
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,5 @@ def align(value: int, to: int) -> int:
 
 
 def band_widths(chip: Soc) -> range:
-    """Every width stride a full-size plane can have on this chip: the AbMerge widths compiled."""
+    """Every width stride a full-size plane can have on this chip: the band widths compiled."""
     return range(chip.stride_align, MAX_SIDE + 1, chip.stride_align)

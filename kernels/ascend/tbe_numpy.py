@@ -11,10 +11,15 @@ chip the run plays (kernels/ascend/dsl_support.py, transcribed from CANN 8.1.RC1
   the tensor's. Each one is recorded in the run's Trace, so a test can assert an operator has none;
 - cast_to goes the way cast._cast goes (direct vconv, else through float32, else float16); only the
   conversions whose result is known exactly are emulated (float -> uint8 of integers only);
-- element-wise operands of one dtype and one shape (broadcasting is explicit).
+- element-wise operands of one dtype and one shape (broadcasting is explicit);
+- auto_schedule as the classic one (static_schedule/cce_schedule.py): more than one output is refused
+  unless every call is element-wise, broadcast or reduce (E90003, check_support_muti_output), and the
+  run's Trace records the pattern (ElemWise when every call is element-wise or broadcast).
 
-Each primitive's result is rounded to its dtype, as numpy does; the device's exp, log and reciprocal are
-not correctly rounded, so hardware tolerances are re-measured by tests/hardware.
+Arithmetic: each exact instruction (add, multiply, min, max, conversions) is rounded to its dtype, as
+numpy does. The instructions CANN documents as approximate are modelled (APPROXIMATE below; the model
+and its sources are in docs/ascend.md): on the 310 the reciprocal estimate, log and exp, and vdiv, which
+the DSL builds there from the reciprocal estimate and one Newton step (there is no divide instruction).
 
     load_op()                      the operator module, imported against this emulation instead of tbe
     run_op(spec, inputs, soc)      run one compiled signature (kernels/ascend/singleop.py) on numpy inputs
@@ -41,7 +46,24 @@ from acc.kernels.ascend.singleop import OpSpec
 
 OP_FILE = Path(__file__).parent / "tbe" / "acc_colour.py"
 # op type -> the entry function in OP_FILE (the op info's opInterface)
-CUSTOM_OPS = {"LabL": "lab_l", "AbMerge": "ab_merge"}
+CUSTOM_OPS = {"LabL": "lab_l", "AbMergeY": "ab_merge_y", "AbMergeChroma": "ab_merge_chroma",
+              "ChromaToU8": "chroma_to_u8"}  # fmt: skip
+
+# The approximate instructions: (short SoC, instruction, dtype) -> significant bits of the exact result the
+# emulation keeps (truncated toward zero: relative error below 2^(1 - bits)). CANN's TIK pages bound them
+# from one side only (CANN 8.0.0, Atlas 200/300/500 inference products and Atlas inference products):
+# vec_rec fails "dual 0.1 %" in float16 and "dual 0.01 %" in float32 (atlastikapi_07_0059), vec_ln
+# fails 0.1 % in float16 on (0, 5/3) (atlastikapi_07_0057), vec_exp meets it (atlastikapi_07_0055).
+# The bits are chosen past those bounds (0.39 %, 0.049 %, 0.39 %, 0.098 %); tests/hardware measures the
+# operators that use them on a device. Anything not listed is correctly rounded.
+APPROXIMATE = {
+    (dsl.ASCEND_310, "vrec", "float16"): 9,
+    (dsl.ASCEND_310, "vrec", "float32"): 12,
+    (dsl.ASCEND_310, "vln", "float16"): 9,
+    (dsl.ASCEND_310, "vexp", "float16"): 11,
+    (dsl.ASCEND_310P, "vrec", "float16"): 9,
+    (dsl.ASCEND_310P, "vrec", "float32"): 12,
+}
 
 DTYPES = {"float16": np.float16, "float32": np.float32, "uint8": np.uint8, "int32": np.int32}
 
@@ -56,6 +78,8 @@ class Trace:
 
     calls: list[tuple[str, str]] = field(default_factory=list)  # (api, dtype it ran in)
     silent_casts: list[str] = field(default_factory=list)
+    pattern: str | None = None  # what auto_schedule recognised: "ElemWise", or "other"
+    outputs: int = 0  # how many tensors auto_schedule was given
 
 
 @dataclass
@@ -131,9 +155,34 @@ def vmul(a, b):
     return a * b
 
 
+def _instruction(name: str, exact: np.ndarray, dtype: str) -> np.ndarray:
+    """An instruction's result from its exact (float64) value: rounded to dtype, or, for an approximate
+    instruction of this chip, first truncated to the bits APPROXIMATE keeps."""
+    bits = APPROXIMATE.get((dsl.short_soc(_run().soc), name, dtype))
+    if bits is not None:
+        mantissa, exponent = np.frexp(exact)
+        exact = np.ldexp(np.trunc(mantissa * 2.0**bits) / 2.0**bits, exponent)
+    return exact.astype(dtype)
+
+
+def _reciprocal(x: np.ndarray, dtype: str) -> np.ndarray:
+    """vrec(x, "high_precision"): the vrec instruction's estimate, then the chip's Newton steps, each
+    operation rounded to dtype (math.__single_elewise_op)."""
+    if np.any(x == 0):
+        raise TbeEmulationError("vrec of 0 (the instruction's result is undefined)")
+    r = _instruction("vrec", 1.0 / x.astype(np.float64), dtype)
+    for _ in range(dsl.RECIPROCAL_NEWTON_STEPS[dsl.short_soc(_run().soc)]):
+        r = r * (DTYPES[dtype](2) - x * r)
+    return r
+
+
 def vdiv(a, b):
-    _pair("vdiv", a, b)
-    return a / b
+    """A divide instruction where the chip has one (correctly rounded); on the 310, math.vdiv's
+    lhs * vrec(rhs, "high_precision")."""
+    dtype = _pair("vdiv", a, b)
+    if dsl.VDIV_INTRINSIC[dsl.short_soc(_run().soc)]:
+        return (a / b).astype(dtype)
+    return a * _reciprocal(b, dtype)
 
 
 def vmuls(a, s):
@@ -154,14 +203,14 @@ def vmins(a, s):
 
 def vexp(a):
     dtype = _checked("vexp", a)
-    return np.exp(a.astype(np.float64)).astype(dtype)
+    return _instruction("vexp", np.exp(a.astype(np.float64)), dtype)
 
 
 def vlog(a):
     dtype = _checked("vlog", a)
     if np.any(a <= 0):
         raise TbeEmulationError("vlog of a value <= 0 (guard the input)")
-    return np.log(a.astype(np.float64)).astype(dtype)
+    return _instruction("vln", np.log(a.astype(np.float64)), dtype)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -263,7 +312,22 @@ def concat(raw_tensors, axis):
     return np.concatenate(raw_tensors, axis=axis)
 
 
+# Which of CANN's tag families each emulated call's compute belongs to (cce_schedule_declarations.OpFlags)
+_FAMILY = {"broadcast": "broadcast", "reduce_sum": "reduce", "concat": "concat"}
+
+
 def auto_schedule(outputs):
+    """The classic schedule_cce's checks: several outputs only when every call is element-wise, broadcast
+    or reduce (otherwise CANN raises E90003); the pattern (elewise_pattern_rule) goes into the trace."""
+    run = _run()
+    families = {_FAMILY.get(api, "elewise") for api, _ in run.trace.calls}
+    many = isinstance(outputs, (list, tuple)) and len(outputs) > 1
+    if many and not families <= {"elewise", "broadcast", "reduce"}:
+        other = sorted(families - {"elewise", "broadcast", "reduce"})
+        raise TbeEmulationError(f"E90003: Only vector op support multi output now ({', '.join(other)} among the "
+                                "outputs' computes: cce_schedule.check_support_muti_output)")  # fmt: skip
+    run.trace.outputs = len(outputs) if isinstance(outputs, (list, tuple)) else 1
+    run.trace.pattern = "ElemWise" if families <= {"elewise", "broadcast"} else "other"
     return outputs
 
 
@@ -314,7 +378,8 @@ def _modules() -> dict[str, types.ModuleType]:
     dsl = module("tbe.dsl", **{n: globals()[n] for n in dsl_names})
     target = types.SimpleNamespace(cce=contextlib.nullcontext)
     tvm = module("tbe.tvm", const=const, placeholder=placeholder, target=target)
-    kinds = {k: k for k in ("REQUIRED_INPUT", "REQUIRED_OUTPUT", "REQUIRED_ATTR_FLOAT", "KERNEL_NAME")}
+    kinds = {k: k for k in ("REQUIRED_INPUT", "REQUIRED_OUTPUT", "REQUIRED_ATTR_FLOAT", "REQUIRED_ATTR_INT",
+                            "KERNEL_NAME")}  # fmt: skip
     para = module("tbe.common.utils.para_check", check_op_params=check_op_params, check_dtype=check_dtype, **kinds)
     platform_info = module("tbe.common.platform.platform_info", api_check_support=api_check_support)
     mods = {

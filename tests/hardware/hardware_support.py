@@ -26,7 +26,8 @@ def cann() -> ModuleType | None:
 
 
 ACL = cann()
-MARKS = [pytest.mark.ascend, pytest.mark.skipif(ACL is None, reason="no CANN: module acl not importable")]
+NO_CANN = "no CANN: module acl not importable (these run on an Atlas device: docs/ascend.md, Running tests/hardware)"
+MARKS = [pytest.mark.ascend, pytest.mark.skipif(ACL is None, reason=NO_CANN)]
 
 
 def hardware_model() -> ModelSpec:

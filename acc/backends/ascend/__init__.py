@@ -6,7 +6,7 @@
     memory.py     device, DVPP and host memory pools; host <-> device copies
     lanes.py      stream + DVPP channel per worker thread; release after sync
     dvpp.py       JPEGD, VPC resize, JPEGE
-    ops.py        single operators (LabL, AbMerge, and the stock ones around them)
+    ops.py        single operators (LabL, the render's merge operators, and the stock ones around them)
     model.py      the .om on acl.mdl, batched, datasets allocated once
     hostpath.py   per-photo CPU fallbacks (decode, resize, encode)
     backend.py    the four stages

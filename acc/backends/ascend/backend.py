@@ -10,11 +10,17 @@ model, DVPP encodes; Python only moves device handles (DESIGN.md, The data flow)
                   Pictures VPC cannot take (under 10x6) are resized on the host from their luma.
     infer         the .om on the AI Core, in chunks of its compiled batch.
     render        Cast + MatMul (ab upsampled along rows, once), then per 16/128-row band BatchMatMul
-                  (along columns) + AbMerge (Lab -> RGB -> Y and 4:2:0 CbCr) into an NV12 picture;
-                  JPEGE at the CLI quality. PNG output, and sizes JPEGE refuses, are encoded on the host.
+                  (along columns) and the merge operators (Lab -> RGB -> Y and 4:2:0 CbCr; render.py) into
+                  an NV12 picture; JPEGE at the CLI quality. PNG output, and sizes JPEGE refuses, are
+                  encoded on the host.
 
 A JPEGD, VPC or JPEGE failure the device reports (at rt.synchronize_stream) sends that photo's step to
 the host instead, and is counted in `device_fallbacks`; an error at the call itself is a bug and raises.
+
+At start-up every operator the backend will call is looked up, in every shape compiled for the model and
+chip (singleop.stage_ops). A missing LabL ends the start, naming it and the build command; a missing
+render operator makes the host render every photo of the run (the cpu backend's render kernel, from the
+photo's luma and the model's ab), said once on stderr and kept in `host_render`.
 
 L comes from luma alone (see kernels/ascend/tbe/acc_colour.py). Photos up to 8192 pixels a side.
 emulate=True runs everything against the acl emulator (acc/backends/ascend/emulator) instead of CANN:
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -46,6 +53,7 @@ from acc.backends.ascend.ops import Ops
 from acc.backends.ascend.render import AbMergePath
 from acc.backends.ascend.runtime import Runtime
 from acc.backends.base import Backend, OutputFormat
+from acc.backends.hostimage import encode_bgr
 from acc.kernels.ascend import nv12, singleop
 from acc.kernels.ascend.bands import RenderGeometry, render_geometry
 from acc.kernels.ascend.socs import DEFAULT_SOC, MAX_SIDE, align, soc
@@ -121,7 +129,7 @@ class AscendBackend(Backend):
             self.lanes = LanePool(self.runtime, self.pool)
             self.op_dir = self._op_dir()
             self.ops = Ops(self.runtime, self.op_dir)
-            self._check_ops()
+            self.host_render: str | None = self._check_ops()  # why the host renders this run, if it does
             self.merge = AbMergePath(self.ops, self.pool, self.contract)
             self.om = OmModel(self.runtime, self.pool, self._model_bytes(), model)
         except BaseException:
@@ -155,16 +163,38 @@ class AscendBackend(Backend):
                              f"kernels/ascend/build.sh --model {self.model.name} --soc {self.chip.name}")  # fmt: skip
         return singleop.checked_in_dir(self.chip.name)
 
-    def _check_ops(self) -> None:
-        """Fail now, not on the first photo, if the operators were built for another model's contract."""
-        try:
-            self.ops.handle(singleop.lab_l(self.contract))
-        except AclError as exc:
-            name, chip = self.model.name, self.chip.name
-            raise ModelError(f"model '{name}': no LabL operator built for its contract ({exc}); build them: "
-                             f"kernels/ascend/build.sh --model {name} --soc {chip} (emulated: python -m "
-                             f"acc.kernels.ascend.singleop --soc {chip} --model {name} -o "
-                             f"{op_model_dir(self.model, chip) / singleop.JSON_NAME})") from None
+    def build_command(self) -> str:
+        """What builds this model's operators for this chip (for the emulator: their single-op JSON)."""
+        name, chip = self.model.name, self.chip.name
+        if self.emulated:
+            return (f"python -m acc.kernels.ascend.singleop --soc {chip} --model {name} -o "
+                    f"{op_model_dir(self.model, chip) / singleop.JSON_NAME}")  # fmt: skip
+        return f"kernels/ascend/build.sh --model {name} --soc {chip}"
+
+    def _check_ops(self) -> str | None:
+        """Look up every operator the backend will call, in every shape, now rather than at the photo that
+        needs it. Model input has no host path: a missing LabL raises. The render has one: a missing render
+        operator -> the reason the host renders this run (printed once), else None."""
+        missing = {stage: [(spec, exc) for spec in specs if (exc := self.ops.probe(spec)) is not None]
+                   for stage, specs in singleop.stage_ops(self.contract, self.chip.name).items()}  # fmt: skip
+        if missing[singleop.MODEL_INPUT]:
+            _, exc = missing[singleop.MODEL_INPUT][0]
+            raise ModelError(f"model '{self.model.name}': no LabL operator built for its contract ({exc}); "
+                             f"build them: {self.build_command()}")  # fmt: skip
+        if not missing[singleop.RENDER]:
+            return None
+        spec, exc = missing[singleop.RENDER][0]
+        shapes = " ".join("x".join(map(str, t.shape)) for t in spec.inputs)
+        what = (f"{len(missing[singleop.RENDER])} render operators not built for {self.chip.name} (the first: "
+                f"{spec.op} {shapes}: {exc})")  # fmt: skip
+        from acc.backends.cpu import CPUBackend  # only a run rendering on the host needs the cpu backend
+
+        if (why := CPUBackend.unavailable_reason()) is not None:  # the host path is the cpu backend's kernel
+            raise ModelError(f"model '{self.model.name}': {what}, and the host cannot render ({why}); build them: "
+                             f"{self.build_command()}")  # fmt: skip
+        reason = f"{what}: every photo of this run is rendered on the host; build them: {self.build_command()}"
+        print(f"acc: note: ascend: {reason}", file=sys.stderr, flush=True)
+        return reason
 
     def _model_bytes(self) -> bytes:
         if self.emulated:
@@ -278,6 +308,8 @@ class AscendBackend(Backend):
 
     # --- render -----------------------------------------------------------------------------------------
     def render(self, frame: AscendFrame, prediction: Buffer, fmt: OutputFormat) -> bytes:
+        if self.host_render is not None:
+            return self._render_on_host(frame, prediction, fmt)
         pic = frame.picture
         ws, hs = pic.width_stride, pic.height_stride
         out_w, out_h = align(frame.width, 2), align(frame.height, 2)
@@ -296,6 +328,25 @@ class AscendBackend(Backend):
                 raw = self.pool.download(out.buffer, nv12.nv12_size(ws, hs))
         planes = nv12.unpack(np.frombuffer(raw, np.uint8), out_w, out_h, ws, hs)
         return encode_planes(*planes, frame.width, frame.height, frame.alpha, fmt)
+
+    def _render_on_host(self, frame: AscendFrame, prediction: Buffer, fmt: OutputFormat) -> bytes:
+        """The cpu backend's render kernel on the photo's luma and the model's ab (scaled as the registry
+        says), encoded on the host: for a run whose render operators are not all built."""
+        oh, ow = self.contract.output_size
+        self.runtime.bind_thread()
+        try:
+            raw = self.pool.download(prediction, 8 * oh * ow)
+        finally:
+            self.pool.give(prediction)
+        from acc.backends.cpu import luma_tables  # only a run rendering on the host needs the cpu backend
+        from acc.kernels.cpu.ab_merge import ab_merge
+
+        ab = np.frombuffer(raw, np.float32).reshape(2, oh, ow) * np.float32(self.model.ab_scale)
+        luma = np.ascontiguousarray(self._host_luma(frame))
+        tables = luma_tables(8)
+        bgr = np.empty((*luma.shape, 3), np.uint8)
+        ab_merge(luma, tables.fy, tables.y, ab, bgr)
+        return encode_bgr(bgr, frame.alpha, fmt)
 
     # --- lifetime ---------------------------------------------------------------------------------------
     def release(self, frame: AscendFrame) -> None:

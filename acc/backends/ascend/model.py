@@ -85,9 +85,10 @@ class OmModel:
 
     def _model_data(self, runtime: Runtime, data: bytes) -> int:
         """Where load_from_mem reads the model: host memory when the application runs on the host, device
-        memory when it runs on the device (ACL_DEVICE, an Atlas 200 DK) (CANN: aclpythondevg_01_0149). The
-        device copy is kept until the model is unloaded (whether the load copies it is not documented);
-        `data` itself outlives the call, so its bytes_to_ptr pointer stays valid."""
+        memory when it runs on the device (ACL_DEVICE, an Atlas 200 DK) (CANN: aclcppdevg_03_0284, 8.0.0 to
+        9.0.0; pyACL's page is aclpythondevg_01_0149 in 8.0.0). The device copy is kept until the model is
+        unloaded (whether the load copies it is not documented); `data` itself outlives the call, so its
+        bytes_to_ptr pointer stays valid."""
         if runtime.run_mode != C.ACL_DEVICE:
             return self.acl.raw.util.bytes_to_ptr(data)
         staged = self.pool.take("device", len(data))

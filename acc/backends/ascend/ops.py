@@ -12,12 +12,13 @@ import threading
 from pathlib import Path
 
 from acc.backends.ascend import constants as C
-from acc.backends.ascend.acl_api import Acl
+from acc.backends.ascend.acl_api import Acl, AclError
 from acc.backends.ascend.lanes import Lane
 from acc.backends.ascend.runtime import Runtime
 from acc.kernels.ascend.singleop import OpSpec
 
-_SETTERS = {"float": "op.set_attr_float", "bool": "op.set_attr_bool", "int": "op.set_attr_int"}
+_SETTERS = {"float": "op.set_attr_float", "bool": "op.set_attr_bool", "int": "op.set_attr_int",
+            "list_int": "op.set_attr_list_int"}  # pyACL op/op.cpp: the list form takes a Python list
 
 
 class Ops:
@@ -35,7 +36,7 @@ class Ops:
             attr = acl.handle("op.create_attr")
             owned.append(("op.destroy_attr", attr))
             for a in spec.attrs:
-                acl(_SETTERS[a.type], attr, a.name, a.value)
+                acl(_SETTERS[a.type], attr, a.name, a.json_value)
             descs = []
             for t in (*spec.inputs, *spec.outputs):
                 dtype, fmt = C.DTYPE_CODES[t.dtype], C.FORMAT_CODES[t.format]
@@ -52,6 +53,14 @@ class Ops:
             if spec not in self._handles:
                 self._handles[spec] = self._create(spec)
             return self._handles[spec]
+
+    def probe(self, spec: OpSpec) -> AclError | None:
+        """Whether the operator was compiled: its handle is made now (and kept), or the lookup's error."""
+        try:
+            self.handle(spec)
+        except AclError as exc:
+            return exc
+        return None
 
     def launch(self, lane: Lane, spec: OpSpec, inputs: list[tuple[int, int]], outputs: list[tuple[int, int]]) -> None:
         """Queue spec on the lane's stream; inputs and outputs are (device pointer, bytes)."""

@@ -22,7 +22,10 @@ def _emulated(spec: ModelSpec | None) -> tuple[list[str], bool]:
     except (ModelError, AclError, ValueError) as exc:
         return [*lines, f"operators: {exc}"], False
     backend.close()
-    return [*lines, f"operators: single-op JSON in {backend.op_dir} (in place of compiled .om files)"], True
+    lines.append(f"operators: single-op JSON in {backend.op_dir} (in place of compiled .om files)")
+    if backend.host_render is not None:
+        lines.append(f"render: on the host ({backend.host_render})")
+    return lines, True
 
 
 def _hardware(spec: ModelSpec | None) -> tuple[list[str], bool]:

@@ -1,18 +1,28 @@
-"""LabL and AbMerge: acc's colour maths as TBE DSL operators for the AI Core of the Ascend 310 and 310P.
+"""LabL and the render's three operators: acc's colour maths as TBE DSL operators for the AI Core of the
+Ascend 310 and 310P.
 
 Ascend C does not run on the 310, so these are written in the TBE DSL (tbe.dsl, auto-scheduled). The
 maths is kernels/reference.py's, with L taken from JPEG luma alone: the pipeline never decodes chroma,
 and for a gray photo Y *is* the gray value, so L = L(gray) exactly as the contract's 256-entry table.
 (For a colour photo the seed's L comes from full RGB; docs/ascend.md gives the measured difference.)
 
-    LabL     y (h, w) uint8           -> (L(y) - l_offset) * l_scale, float32
-    AbMerge  band of y + ab, weights  -> band of NV12: Y' and interleaved CbCr (kernels/ascend/nv12.py)
+    LabL           y (h, w) uint8                      -> (L(y) - l_offset) * l_scale, float32
+    AbMergeY       band of y, a, b (rows, ws)          -> Y' of the band, uint8 (the NV12 Y rows)
+    AbMergeChroma  band of y, a, b + chroma weights    -> w * Cb or w * Cr per pixel, float32
+    ChromaToU8     summed, interleaved chroma (n, ws)  -> Cb, Cr bytes, rounded (the NV12 CbCr rows)
+
+Every operator has the form CANN's classic scheduler is known to build: element-wise calls on tensors of
+one shape (AbMergeChroma broadcasts its row and column weights to it), read at the element's own index,
+one output. The 2x2 block sum of the chroma and the Cb/Cr interleave between AbMergeChroma and ChromaToU8
+are CANN's stock ReduceSumD and TransposeD (kernels/ascend/singleop.py); docs/ascend.md gives the
+evidence and why the first, one-operator form (reduce_sum + concat, two outputs) would not have built.
 
 Precision: every DSL call runs in float32 on both chips except where the 310 has no float32 form, and
 there the code says so (kernels/ascend/dsl_support.py lists what each chip's DSL accepts):
 - exp/log (float16 only on the 310): a fractional power is seeded with exp(p * log x) in float16
   (relative error ~1e-3) and refined by one Newton step in float32 on an integer-power identity
-  (y^n = x^m), which squares the error; the 310P runs the seed in float32.
+  (y^n = x^m), which squares the error; the 310P runs the seed in float32. The Newton step divides:
+  on the 310 the DSL builds vdiv from the chip's reciprocal estimate and one Newton step of its own.
 - compare-and-select (vcmpsel/vsel: float16 only on the 310, where CANN would cast float32 operands to
   float16 and return float16): not used. Each piecewise curve here is continuous at its joint, so it is
   the sum of its two branches evaluated on the input clamped to each side, minus the value at the joint:
@@ -141,6 +151,18 @@ def _to_uint8(x):
     return tbe.cast_to(tbe.cast_to(whole, "float16"), "uint8", True)
 
 
+def _placeholders(*descs):
+    """tvm placeholders of (name, desc) pairs, in order."""
+    return [tvm.placeholder(d.get("shape"), name=n, dtype=d.get("dtype").lower()) for n, d in descs]
+
+
+def _build(inputs, output, kernel_name):
+    """One output, scheduled by the DSL (the classic auto_schedule: tvm.placeholder, no operation context)."""
+    with tvm.target.cce():
+        schedule = tbe.auto_schedule(output)
+    tbe.build(schedule, {"name": kernel_name, "tensor_list": [*inputs, output]})
+
+
 @register_op_compute("lab_l")
 def lab_l_compute(y, out, l_offset, l_scale, kernel_name="lab_l"):
     """(L - l_offset) * l_scale with L = 116 f(linear(y)) - 16, folded into one multiply-add."""
@@ -152,44 +174,73 @@ def lab_l_compute(y, out, l_offset, l_scale, kernel_name="lab_l"):
                             para_check.REQUIRED_ATTR_FLOAT, para_check.KERNEL_NAME)  # fmt: skip
 def lab_l(y, out, l_offset, l_scale, kernel_name="lab_l"):
     para_check.check_dtype(y.get("dtype").lower(), ("uint8",), param_name="y")
-    data = tvm.placeholder(y.get("shape"), name="y", dtype="uint8")
-    res = lab_l_compute(data, out, l_offset, l_scale, kernel_name)
-    with tvm.target.cce():
-        schedule = tbe.auto_schedule(res)
-    tbe.build(schedule, {"name": kernel_name, "tensor_list": [data, res]})
+    inputs = _placeholders(("y", y))
+    _build(inputs, lab_l_compute(*inputs, out, l_offset, l_scale, kernel_name), kernel_name)
 
 
-@register_op_compute("ab_merge")
-def ab_merge_compute(y, a, b, cw, rw, y_out, uv_out, kernel_name="ab_merge"):
-    """Lab (L from y, a, b) -> sRGB -> Y' per pixel and Cb, Cr per 2x2 block, on (rows/2, 2, ws/2, 2) views.
+def _rgb(y, a, b):
+    """sRGB levels (float32, 0..255) of the Lab colour with L from luma y (uint8) and a, b (float16).
 
     L from luma means fy = f(linear(y)) and the XYZ Y is linear(y) itself: no L is formed.
     """
-    shape = y.shape
     y_lin = _luma_to_linear(y)
     fy = _cie_f(y_lin)
     fx = tbe.vadd(fy, tbe.vmuls(tbe.cast_to(a, "float32"), _c(1.0 / 500.0)))
     fz = tbe.vadd(fy, tbe.vmuls(tbe.cast_to(b, "float32"), _c(-1.0 / 200.0)))
     xyz = (_cie_f_inv(fx), y_lin, _cie_f_inv(fz))
-    rgb = [tbe.vmuls(_linear_to_srgb(_weighted_sum(xyz, row, 0.0)), _c(255.0)) for row in LAB_TO_RGB]
-    luma = _weighted_sum(rgb, (KR, KG, KB), 0.0)
-    # chroma: weighted 2x2 block sums; the weights are 1/2 x 1/2, or 1 x ... at an odd edge, 0 in padding
-    weight = tbe.vmul(*(tbe.broadcast(tbe.cast_to(w, "float32"), shape) for w in (cw, rw)))
-    block = lambda c: tbe.reduce_sum(tbe.vmul(c, weight), axis=[1, 3], keepdims=True)  # noqa: E731
-    cb = block(_weighted_sum(rgb, CB, 128.0))
-    cr = block(_weighted_sum(rgb, CR, 128.0))
-    return [_to_uint8(luma), tbe.concat([_to_uint8(cb), _to_uint8(cr)], 3)]
+    return [tbe.vmuls(_linear_to_srgb(_weighted_sum(xyz, row, 0.0)), _c(255.0)) for row in LAB_TO_RGB]
 
 
-@para_check.check_op_params(*[para_check.REQUIRED_INPUT] * 5, para_check.REQUIRED_OUTPUT, para_check.REQUIRED_OUTPUT,
-                            para_check.KERNEL_NAME)  # fmt: skip
-def ab_merge(y, a, b, cw, rw, y_out, uv_out, kernel_name="ab_merge"):
+def _check_band(y, a, b):
     para_check.check_dtype(y.get("dtype").lower(), ("uint8",), param_name="y")
-    for name, desc in (("a", a), ("b", b), ("cw", cw), ("rw", rw)):
+    for name, desc in (("a", a), ("b", b)):
         para_check.check_dtype(desc.get("dtype").lower(), ("float16",), param_name=name)
-    inputs = [tvm.placeholder(d.get("shape"), name=n, dtype=d.get("dtype").lower())
-              for n, d in (("y", y), ("a", a), ("b", b), ("cw", cw), ("rw", rw))]  # fmt: skip
-    outputs = ab_merge_compute(*inputs, y_out, uv_out, kernel_name)
-    with tvm.target.cce():
-        schedule = tbe.auto_schedule(outputs)
-    tbe.build(schedule, {"name": kernel_name, "tensor_list": [*inputs, *outputs]})
+
+
+@register_op_compute("ab_merge_y")
+def ab_merge_y_compute(y, a, b, y_out, kernel_name="ab_merge_y"):
+    """Y' = 0.299 R + 0.587 G + 0.114 B of each pixel, rounded to uint8."""
+    return _to_uint8(_weighted_sum(_rgb(y, a, b), (KR, KG, KB), 0.0))
+
+
+@para_check.check_op_params(*[para_check.REQUIRED_INPUT] * 3, para_check.REQUIRED_OUTPUT,
+                            para_check.KERNEL_NAME)  # fmt: skip
+def ab_merge_y(y, a, b, y_out, kernel_name="ab_merge_y"):
+    _check_band(y, a, b)
+    inputs = _placeholders(("y", y), ("a", a), ("b", b))
+    _build(inputs, ab_merge_y_compute(*inputs, y_out, kernel_name), kernel_name)
+
+
+@register_op_compute("ab_merge_chroma")
+def ab_merge_chroma_compute(y, a, b, cw, rw, q, channel, kernel_name="ab_merge_chroma"):
+    """w * Cb (channel 0) or w * Cr (channel 1) of each pixel, w = cw[column] * rw[row]: its weight in its 2x2
+    chroma block (1/4, more at an odd edge, 0 in padding; kernels/ascend/bands.py). The block's weights add
+    up to 1, so its sum is the mean of its valid pixels' chroma."""
+    shape = y.shape
+    weight = tbe.vmul(*(tbe.broadcast(tbe.cast_to(w, "float32"), shape) for w in (cw, rw)))
+    return tbe.vmul(_weighted_sum(_rgb(y, a, b), (CB, CR)[channel], 128.0), weight)
+
+
+@para_check.check_op_params(*[para_check.REQUIRED_INPUT] * 5, para_check.REQUIRED_OUTPUT,
+                            para_check.REQUIRED_ATTR_INT, para_check.KERNEL_NAME)  # fmt: skip
+def ab_merge_chroma(y, a, b, cw, rw, q, channel, kernel_name="ab_merge_chroma"):
+    _check_band(y, a, b)
+    for name, desc in (("cw", cw), ("rw", rw)):
+        para_check.check_dtype(desc.get("dtype").lower(), ("float16",), param_name=name)
+    if channel not in (0, 1):
+        raise RuntimeError(f"ab_merge_chroma: channel is 0 (Cb) or 1 (Cr), not {channel}")
+    inputs = _placeholders(("y", y), ("a", a), ("b", b), ("cw", cw), ("rw", rw))
+    _build(inputs, ab_merge_chroma_compute(*inputs, q, channel, kernel_name), kernel_name)
+
+
+@register_op_compute("chroma_to_u8")
+def chroma_to_u8_compute(x, out, kernel_name="chroma_to_u8"):
+    """A block's Cb or Cr, rounded to uint8."""
+    return _to_uint8(x)
+
+
+@para_check.check_op_params(para_check.REQUIRED_INPUT, para_check.REQUIRED_OUTPUT, para_check.KERNEL_NAME)
+def chroma_to_u8(x, out, kernel_name="chroma_to_u8"):
+    para_check.check_dtype(x.get("dtype").lower(), ("float32",), param_name="x")
+    inputs = _placeholders(("x", x))
+    _build(inputs, chroma_to_u8_compute(*inputs, out, kernel_name), kernel_name)

@@ -126,7 +126,8 @@ class Device:
         self._freed: OrderedDict[int, int] = OrderedDict()  # base -> size of bytes objects since freed
         self.device_set = False
         self.default_context: int | None = None
-        self.compiled: dict[str, list] = {}  # op type -> OpSpecs loaded by acl.op.set_model_dir
+        # op type -> input descriptions -> OpSpecs loaded by acl.op.set_model_dir
+        self.compiled: dict[str, dict[tuple, list]] = {}
         self._rng = np.random.default_rng(0xACC)
 
     # --- handles ----------------------------------------------------------------------------------------

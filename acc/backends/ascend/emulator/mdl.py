@@ -90,7 +90,7 @@ class Mdl:
     @api("value_ret")
     def load_from_mem(self, ptr: int, size: int) -> int:
         """The model data lies in host memory when the application runs on the host (ACL_HOST), in device
-        memory (acl.rt.malloc) when it runs on the device (ACL_DEVICE) (CANN: aclpythondevg_01_0149)."""
+        memory (acl.rt.malloc) when it runs on the device (ACL_DEVICE) (CANN: aclcppdevg_03_0284)."""
         self.dev.current_context()
         kinds = ("host", "borrowed") if self.dev.run_mode == C.ACL_HOST else ("device",)
         block = self.dev.find_kind(ptr, size, kinds, "model data")

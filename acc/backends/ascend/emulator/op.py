@@ -6,14 +6,16 @@ for .om files) and treats each entry as a compiled operator. A call whose type, 
 descriptions (dtype, shape, format) or attributes (name, type, value) differ from every compiled entry
 fails with the code the real lookup gives.
 
-Custom operators (LabL, AbMerge) run their TBE compute through kernels/ascend/tbe_numpy.py; the stock
-ones acc uses (Cast, MatMul, BatchMatMul) are numpy with the device's float16 arithmetic (float16 in,
-float32 accumulation, float16 out).
+Custom operators (LabL, AbMergeY, AbMergeChroma, ChromaToU8) run their TBE compute through
+kernels/ascend/tbe_numpy.py; the stock ones acc uses are numpy: Cast, MatMul and BatchMatMul with the
+device's float16 arithmetic (float16 in, float32 accumulation, float16 out), ReduceSumD (float32 sums)
+and TransposeD.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,8 @@ class Desc:
 
 def _spec_of(entry: dict) -> OpSpec:
     tensor = lambda d: Tensor(d.get("name", ""), d["type"], tuple(d["shape"]), d["format"])  # noqa: E731
-    attrs = tuple(Attr(a["name"], a["type"], a["value"]) for a in entry.get("attr", []))
+    attrs = tuple(Attr(a["name"], a["type"], tuple(a["value"]) if a["type"] == "list_int" else a["value"])
+                  for a in entry.get("attr", []))  # fmt: skip
     return OpSpec(entry["op"], tuple(map(tensor, entry["input_desc"])), tuple(map(tensor, entry["output_desc"])), attrs)
 
 
@@ -57,12 +60,17 @@ def _stock(spec: OpSpec, inputs: Sequence[np.ndarray], soc: str) -> list[np.ndar
         return [inputs[0].astype(_NP[spec.outputs[0].dtype])]
     if spec.op == "MatMul":
         return [_matmul(*inputs, attrs["transpose_x1"], attrs["transpose_x2"])]
-    return [_matmul(*inputs, attrs["adj_x1"], attrs["adj_x2"])]  # BatchMatMul
+    if spec.op == "BatchMatMul":
+        return [_matmul(*inputs, attrs["adj_x1"], attrs["adj_x2"])]
+    if spec.op == "ReduceSumD":
+        return [np.sum(inputs[0], axis=attrs["axes"], keepdims=attrs["keep_dims"], dtype=inputs[0].dtype)]
+    return [np.transpose(inputs[0], attrs["perm"])]  # TransposeD
 
 
 IMPLEMENTATIONS: dict[str, Callable[[OpSpec, Sequence[np.ndarray], str], list[np.ndarray]]] = {
-    "Cast": _stock, "MatMul": _stock, "BatchMatMul": _stock, "LabL": tbe_numpy.run_op, "AbMerge": tbe_numpy.run_op,
-}  # fmt: skip
+    **dict.fromkeys(("Cast", "MatMul", "BatchMatMul", "ReduceSumD", "TransposeD"), _stock),
+    **dict.fromkeys(tbe_numpy.CUSTOM_OPS, tbe_numpy.run_op),
+}
 
 
 class Op:
@@ -84,7 +92,7 @@ class Op:
             for spec in specs:
                 if spec.op not in IMPLEMENTATIONS:
                     raise AclFail(C.ACL_ERROR_INVALID_FILE, f"{file}: operator {spec.op} is not emulated")
-                self.dev.compiled.setdefault(spec.op, []).append(spec)
+                self.dev.compiled.setdefault(spec.op, {}).setdefault(_as_descs(spec.inputs), []).append(spec)
 
     @api("value")
     def create_attr(self) -> int:
@@ -109,6 +117,15 @@ class Op:
     def set_attr_float(self, attr: int, name: str, value: float) -> None:
         self._set_attr(attr, name, "float", float(np.float32(value)))
 
+    @api("ret")
+    def set_attr_list_int(self, attr: int, name: str, values: list) -> None:
+        """pyACL (op/op.cpp) takes a list, or, with a warning, a numpy array; anything else raises."""
+        if isinstance(values, np.ndarray):
+            warnings.warn("argument 3 only support the format of list in the future.", stacklevel=3)
+        elif not isinstance(values, list):
+            raise TypeError("acl.op.set_attr_list_int: argument 3 is not list or numpy array")
+        self._set_attr(attr, name, "list_int", tuple(int(v) for v in values))
+
     def _descs(self, handles: Sequence[int]) -> tuple[Desc, ...]:
         return tuple(self.dev.get(h, "tensor_desc") for h in handles)
 
@@ -116,11 +133,10 @@ class Op:
         candidates = self.dev.compiled.get(op_type)
         if not candidates:
             raise AclFail(C.ACL_ERROR_OP_NOT_FOUND, f"no operator {op_type!r} was compiled (acl.op.set_model_dir)")
-        as_desc = lambda ts: tuple(Desc(t.dtype, t.shape, t.format) for t in ts)  # noqa: E731
-        by_inputs = [s for s in candidates if as_desc(s.inputs) == inputs]
+        by_inputs = candidates.get(inputs)
         if not by_inputs:
             raise AclFail(C.ACL_ERROR_OP_INPUT_NOT_MATCH, f"{op_type}: no compiled variant takes {_show(inputs)}")
-        by_outputs = [s for s in by_inputs if as_desc(s.outputs) == outputs]
+        by_outputs = [s for s in by_inputs if _as_descs(s.outputs) == outputs]
         if not by_outputs:
             raise AclFail(C.ACL_ERROR_OP_OUTPUT_NOT_MATCH, f"{op_type}: no compiled variant gives {_show(outputs)}")
         wanted = {name: (kind, value) for name, (kind, value) in attrs.items()}
@@ -169,6 +185,10 @@ class Op:
         task = Task(spec.op, run, [(b, o, n) for b, o, n, _ in ins], [(b, o, n) for b, o, n, _ in outs],
                     C.ACL_ERROR_RT_AICORE_EXCEPTION)  # fmt: skip
         self.dev.enqueue(s, task, float_writes=all(t.dtype.startswith("float") for t in spec.outputs))
+
+
+def _as_descs(tensors: Sequence[Tensor]) -> tuple[Desc, ...]:
+    return tuple(Desc(t.dtype, t.shape, t.format) for t in tensors)
 
 
 def _show(descs: tuple[Desc, ...]) -> str:
