@@ -158,8 +158,8 @@ def _xmp(src: SourceMetadata, out: Output) -> exiv2.XmpData:
         key = datum.key()
         if key not in _XMP_LAYOUT and not key.startswith(_XMP_DROPPED_PREFIXES):
             xmp.add(datum)
-    if xmp.count():
-        xmp["Xmp.tiff.Orientation"] = "1"
+    if "Xmp.tiff.Orientation" in src.xmp:
+        xmp["Xmp.tiff.Orientation"] = "1"  # the pixels were turned upright
     return xmp
 
 

@@ -34,16 +34,18 @@ class Resolution:
 
     @staticmethod
     def per_metre(x: float, y: float) -> Resolution:
-        return Resolution(_tidy(x * INCH), _tidy(y * INCH))
+        """From whole pixels per metre (PNG, BMP): a whole dpi when it rounds to these (1200 dpi is stored
+        as 47244 px/m, which is 1199.9976 dpi)."""
+        return Resolution(_tidy(x * INCH, INCH / 2), _tidy(y * INCH, INCH / 2))
 
     @staticmethod
     def per_cm(x: float, y: float) -> Resolution:
-        return Resolution(_tidy(x * 2.54), _tidy(y * 2.54))
+        return Resolution(_tidy(x * 2.54, 0.01), _tidy(y * 2.54, 0.01))
 
 
-def _tidy(dpi: float) -> float:
+def _tidy(dpi: float, within: float) -> float:
     """A density converted from metric units, snapped to the whole dpi it was most likely set as."""
-    return float(round(dpi)) if abs(dpi - round(dpi)) < 0.01 else dpi
+    return float(round(dpi)) if abs(dpi - round(dpi)) <= within else dpi
 
 
 # JPEG --------------------------------------------------------------------------------------------------
@@ -101,6 +103,16 @@ def jpeg_comment_segments(texts: list[str]) -> bytes:
     return out
 
 
+def without_icc_segments(jpeg: bytes) -> bytes:
+    """The JPEG without its APP2 ICC_PROFILE segments (to read the rest when the profile is damaged)."""
+    parts, pos = [], 0
+    for marker, start, end in jpeg_segments(jpeg):
+        if marker == 0xE2 and jpeg[start : start + 12] == b"ICC_PROFILE\x00":
+            parts.append(jpeg[pos : start - 4])
+            pos = end
+    return b"".join(parts) + jpeg[pos:]
+
+
 def insert_after_app_segments(jpeg: bytes, segments: bytes) -> bytes:
     """Insert whole segments after the leading APPn segments (JFIF, EXIF and XMP stay first)."""
     pos = 2
@@ -130,16 +142,22 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def inflate(data: bytes, limit: int = TEXT_LIMIT) -> bytes:
-    """zlib data inflated to at most `limit` bytes; ContainerError when it would inflate to more."""
+def inflate(data: bytes | memoryview, limit: int = TEXT_LIMIT) -> bytes:
+    """zlib data inflated to at most `limit` bytes; ContainerError when it would inflate to more. Fed in
+    small pieces, so that what is held is the limit and a piece, whatever the data's size."""
     z = zlib.decompressobj()
+    out = bytearray()
+    view = memoryview(data)
     try:
-        out = z.decompress(data, limit)
+        for at in range(0, len(view), 1 << 16):
+            out += z.decompress(view[at : at + (1 << 16)], limit + 1 - len(out))
+            if len(out) > limit or z.unconsumed_tail:
+                raise ContainerError(f"inflates to more than {limit >> 20} MiB")
+            if z.eof:
+                break
     except zlib.error as exc:
         raise ContainerError(f"damaged compressed data ({exc})") from None
-    if z.unconsumed_tail:
-        raise ContainerError(f"inflates to more than {limit >> 20} MiB")
-    return out
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -151,23 +169,30 @@ class PngText:
     language: str = ""
 
 
-def png_text(kind: bytes, body: bytes) -> PngText:
-    """Decode a tEXt (Latin-1), zTXt (Latin-1, deflated) or iTXt (UTF-8, optionally deflated) chunk."""
-    keyword, sep, rest = body.partition(b"\x00")
-    if not sep or not 1 <= len(keyword) <= 79:
+def png_keyword(body: bytes | memoryview) -> str:
+    """The keyword a text chunk begins with (1 to 79 Latin-1 characters, then a NUL)."""
+    end = bytes(body[:80]).find(b"\x00")
+    if end < 1:
         raise ContainerError("text chunk without a valid keyword")
-    name = keyword.decode("latin-1")
+    return bytes(body[:end]).decode("latin-1")
+
+
+def png_text(kind: bytes, body: memoryview) -> PngText:
+    """Decode a tEXt (Latin-1), zTXt (Latin-1, deflated) or iTXt (UTF-8, optionally deflated) chunk.
+    Compressed text is read through the view, never copied whole."""
+    name = png_keyword(body)
+    rest = body[len(name) + 1 :]
     if kind == b"tEXt":
-        return PngText(name, rest.decode("latin-1"))
+        return PngText(name, bytes(rest).decode("latin-1"))
     if kind == b"zTXt":
         return PngText(name, inflate(rest[1:]).decode("latin-1"))
-    if len(rest) < 2:
+    head = bytes(rest[: 2 + 160])  # flag, method, then language tag and translated keyword (short fields)
+    lang_end = head.find(b"\x00", 2)
+    key_end = head.find(b"\x00", lang_end + 1) if lang_end >= 0 else -1
+    if len(rest) < 2 or key_end < 0:
         raise ContainerError("truncated iTXt chunk")
-    compressed, language, sep1, tail = rest[0], *rest[2:].partition(b"\x00")
-    _translated, sep2, text = tail.partition(b"\x00")
-    if not (sep1 and sep2):
-        raise ContainerError("truncated iTXt chunk")
-    raw = inflate(text) if compressed else text
+    compressed, language, text = head[0], head[2:lang_end], rest[key_end + 1 :]
+    raw = inflate(text) if compressed else bytes(text)
     try:
         return PngText(name, raw.decode("utf-8"), language.decode("latin-1"))
     except UnicodeDecodeError:
@@ -186,19 +211,19 @@ def png_text_chunk(entry: PngText) -> bytes:
                      + entry.text.encode("utf-8"))  # fmt: skip
 
 
-def png_icc(body: bytes) -> bytes:
+def png_icc(body: memoryview) -> bytes:
     """The ICC profile of an iCCP chunk (name, method 0, deflated profile)."""
-    _name, sep, rest = body.partition(b"\x00")
-    if not sep or not rest or rest[0] != 0:
+    end = bytes(body[:80]).find(b"\x00")
+    if end < 1 or len(body) < end + 2 or body[end + 1] != 0:
         raise ContainerError("damaged iCCP chunk")
-    return inflate(rest[1:])
+    return inflate(body[end + 2 :])
 
 
-def png_phys(body: bytes) -> Resolution | None:
+def png_phys(body: bytes | memoryview) -> Resolution | None:
     """pHYs density when its unit is the metre (unit 0 is an aspect ratio only)."""
     if len(body) != 9:
         raise ContainerError("pHYs chunk of the wrong size")
-    x, y, unit = struct.unpack(">IIB", body)
+    x, y, unit = struct.unpack(">IIB", bytes(body))
     return Resolution.per_metre(x, y) if unit == 1 and x and y else None
 
 
@@ -212,17 +237,6 @@ def insert_after_ihdr(png: bytes, chunks: bytes) -> bytes:
         if kind == b"IHDR":
             return png[: end + 4] + chunks + png[end + 4 :]
     raise ContainerError("PNG without IHDR")
-
-
-def drop_png_chunks(png: bytes, kinds: frozenset[bytes]) -> bytes:
-    """The PNG without chunks of the given types."""
-    parts, pos = [png[: len(PNG_SIGNATURE)]], len(PNG_SIGNATURE)
-    for kind, start, end in png_chunks(png):
-        if kind not in kinds:
-            parts.append(png[start - 8 : end + 4])
-        pos = end + 4
-    parts.append(png[pos:])
-    return b"".join(parts)
 
 
 # BMP ---------------------------------------------------------------------------------------------------

@@ -49,9 +49,10 @@ def stamp(xmp: exiv2.XmpData, p: Provenance) -> None:
     xmp["Xmp.xmpMM.InstanceID"] = f"xmp.iid:{instance}"
     for key in [d.key() for d in xmp if d.key().startswith("Xmp.xmpMM.DerivedFrom")]:
         del xmp[key]
-    ref = exiv2.XmpTextValue()
-    ref.setXmpStruct()
-    xmp.add(exiv2.XmpKey("Xmp.xmpMM.DerivedFrom"), ref)
+    if p.source_name or source_doc or source_instance:
+        ref = exiv2.XmpTextValue()
+        ref.setXmpStruct()
+        xmp.add(exiv2.XmpKey("Xmp.xmpMM.DerivedFrom"), ref)
     if p.source_name:
         xmp["Xmp.xmpMM.DerivedFrom/stRef:filePath"] = p.source_name
     if source_doc:

@@ -69,7 +69,10 @@ def _read_exiv2(data: bytes, meta: SourceMetadata, everything: bool, fmt: str) -
     try:
         image = open_image(data)
     except exiv2.Exiv2Error as exc:
-        meta.warnings.append(f"{fmt} metadata not carried (exiv2: {_exiv2_reason(exc)})")
+        if fmt == "JPEG" and "ICC" in str(exc):  # exiv2 refuses all of a JPEG's metadata for a bad profile
+            meta.warnings.append(f"ICC profile not used (exiv2: {_exiv2_reason(exc)}); pixels taken as sRGB")
+            return _read_exiv2(containers.without_icc_segments(data), meta, everything, "JPEG without profile")
+        meta.warnings.append(f"{fmt.split()[0]} metadata not carried (exiv2: {_exiv2_reason(exc)})")
         return
     if meta.icc is None and image.iccProfileDefined():
         meta.icc = bytes(image.iccProfile().data())
@@ -111,23 +114,24 @@ def _walk_png(data: bytes, meta: SourceMetadata, everything: bool) -> bytes | No
     """Take PNG's own chunks (text, pHYs, iCCP) into `meta`; return a carrier PNG holding its EXIF, XMP
     and IPTC blocks uncompressed for exiv2, or None when it has none."""
     blocks: list[bytes] = []
+    view = memoryview(data)  # chunks are read in place: nothing of the photo is copied whole
     for kind, start, end in containers.png_chunks(data):
         if kind not in (b"iCCP", b"eXIf", b"pHYs", b"tEXt", b"zTXt", b"iTXt") or (not everything and kind != b"iCCP"):
             continue
-        body = data[start:end]
+        body = view[start:end]
         what = {b"iCCP": "ICC profile", b"eXIf": "EXIF", b"pHYs": "resolution"}.get(kind, "PNG text")
         try:
-            if zlib.crc32(data[start - 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            if zlib.crc32(view[start - 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
                 raise ContainerError("chunk checksum mismatch")
             if kind == b"iCCP":
                 meta.icc = meta.icc or containers.png_icc(body)
             elif kind == b"eXIf":
-                blocks.append(containers.png_chunk(b"eXIf", body))
+                blocks.append(containers.png_chunk(b"eXIf", bytes(body)))
             elif kind == b"pHYs":
                 meta.resolution = containers.png_phys(body)
             else:
+                what = f"PNG text {containers.png_keyword(body)!r}"
                 entry = containers.png_text(kind, body)
-                what = f"PNG text {entry.keyword!r}"
                 if entry.keyword in _PNG_BLOCKS:
                     blocks.append(_block_chunk(entry))
                 else:
