@@ -29,7 +29,7 @@ from acc.errors import BadImage, UnsupportedImage
 from acc.inputs import InputSet
 from acc.libmessages import captured
 from acc import __version__
-from acc.metadata import MetadataPolicy, decode_taken_in, finish, tool_name
+from acc.metadata import MetadataPolicy, check, decode_taken_in, finish, tool_name
 from acc.models import file_status, load_catalogue, load_registry, resolve
 from acc.outdir import OutputDir
 from acc.pipeline import Outcome, RunOptions, Runner, Summary
@@ -46,8 +46,12 @@ def run_options(settings: Settings) -> RunOptions:
         max_pixels=settings.max_pixels,
         memory_limit=settings.memory_limit,
         strict=settings.strict,
-        metadata=MetadataPolicy(settings.metadata, settings.provenance, settings.c2pa_sign),
+        metadata=metadata_policy(settings),
     )
+
+
+def metadata_policy(settings: Settings) -> MetadataPolicy:
+    return MetadataPolicy(settings.metadata, settings.provenance, settings.c2pa_sign)
 
 
 def open_backend(settings: Settings) -> Backend:
@@ -77,6 +81,7 @@ class Colorizer:
                  **settings: Any) -> None:  # fmt: skip
         self.settings = resolve_settings(None, {"model": model, "backend": backend, "threads": threads,
                                                 "saturation": saturation, **settings})  # fmt: skip
+        check(metadata_policy(self.settings))
         self._backend: Backend | None = open_backend(self.settings)
         self._infer_lock = threading.Lock()
 
@@ -141,7 +146,7 @@ class Colorizer:
                 kept_names.append(names[i] if names else None)
             except BadImage as exc:
                 results[i] = exc
-        policy = MetadataPolicy(self.settings.metadata, self.settings.provenance, self.settings.c2pa_sign)
+        policy = metadata_policy(self.settings)
         for i, result in zip(where, self._run(items, OutputFormat(fmt.format, fmt.quality), policy, kept_names)):
             results[i] = result
         return results  # type: ignore[return-value]  # every slot is filled
@@ -262,12 +267,14 @@ def colorize_files(
     Raises:
         acc.ConfigError, acc.ModelError, acc.BackendError before any work; acc.FolderBusy when another
         run holds output_dir; acc.OutputIsInput when output_dir is an input folder; acc.ClusterError when
-        a Ray run cannot start (Ray not installed, no cluster at the address).
+        a Ray run cannot start (Ray not installed, no cluster at the address); an acc.AccError
+        (SigningError) when c2pa_sign cannot sign (no c2pa extra, an unusable key or certificate).
 
     While it runs, what C libraries print to file descriptor 2 is caught and attributed to photos;
     sys.stderr keeps writing where it did (callbacks should use sys.stderr as it is when called).
     """
     opts = resolve_settings(Path(config) if config else None, settings)
+    check(metadata_policy(opts))
     notice = on_notice or (lambda text: None)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():

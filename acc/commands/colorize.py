@@ -15,6 +15,7 @@ from acc.cluster import ClusterError
 from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, UsageError
 from acc.commands.common import add_engine_options, model_from, settings_from
 from acc.inputs import InputSet, OutputIsInput
+from acc.metadata.credentials import SigningError
 from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
 from acc.pipeline import Outcome, RunOptions, plan
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = colorize_files(args.inputs, args.output, on_outcome=progress, on_notice=progress.notice,
                                  **asdict(settings))  # fmt: skip
-    except (BackendError, ModelError, FolderBusy, ClusterError) as exc:
+    except (BackendError, ModelError, FolderBusy, ClusterError, SigningError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # the output folder cannot be made or locked
         raise UsageError(f"cannot use the output folder {args.output}: {exc.strerror or exc}") from None

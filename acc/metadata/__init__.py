@@ -61,7 +61,10 @@ class Intake:
 
 def take_in(data: bytes, info: ImageInfo, policy: MetadataPolicy) -> Intake:
     """Read a photo's metadata and bring it into the working space. Never raises for its metadata."""
-    meta = read_source(data, info, everything=policy.mode == "copy")
+    try:
+        meta = read_source(data, info, everything=policy.mode == "copy")
+    except Exception as exc:  # a reader's fault, not the photo's: it is colorized, its metadata not carried
+        meta = SourceMetadata(warnings=[f"metadata not carried (internal error: {type(exc).__name__}: {exc})"])
     warnings = list(meta.warnings)
     width, height = (info.height, info.width) if info.orientation >= 5 else (info.width, info.height)
     decoded, decoded_info = data, info
@@ -81,8 +84,13 @@ def take_in(data: bytes, info: ImageInfo, policy: MetadataPolicy) -> Intake:
 def finish(encoded: bytes, kind: str, intake: Intake, policy: MetadataPolicy, tool: str, name: str | None
            ) -> tuple[bytes, tuple[str, ...]]:  # fmt: skip
     """The output's bytes with its metadata, and warnings naming what could not be carried."""
+    if name is not None:  # a file name that is not UTF-8 (bytes on Linux) goes into XMP readable, marked
+        name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     stamp = Provenance(tool, intake.sha256, name) if policy.provenance and intake.sha256 else None
-    data, warnings = wrap(encoded, Output(kind, *intake.upright), intake.source, stamp)
+    try:
+        data, warnings = wrap(encoded, Output(kind, *intake.upright), intake.source, stamp)
+    except Exception as exc:  # a writer's fault: the photo is kept, its metadata named as not carried
+        data, warnings = encoded, [f"metadata not carried (internal error: {type(exc).__name__}: {exc})"]
     if policy.c2pa_sign:
         from acc.metadata.credentials import sign  # the c2pa extra, imported only when asked for
 
@@ -90,6 +98,15 @@ def finish(encoded: bytes, kind: str, intake: Intake, policy: MetadataPolicy, to
     return data, tuple(warnings)
 
 
+
+
+def check(policy: MetadataPolicy) -> None:
+    """Refuse, before any work, a C2PA signing that cannot work (no c2pa extra, an unusable key or
+    certificate): acc.metadata.credentials.SigningError."""
+    if policy.c2pa_sign:
+        from acc.metadata.credentials import check_credentials
+
+        check_credentials(policy.c2pa_sign)
 
 
 def decode_taken_in(backend: Backend, items: list[tuple[bytes, ImageInfo]], policy: MetadataPolicy
@@ -107,5 +124,5 @@ def decode_taken_in(backend: Backend, items: list[tuple[bytes, ImageInfo]], poli
     return [(i, None) if isinstance(i, Exception) else (next(frames), i) for i in intakes]
 
 
-__all__ = ["MODES", "Intake", "MetadataPolicy", "conversion_bytes", "decode_taken_in", "finish", "take_in",
+__all__ = ["MODES", "Intake", "MetadataPolicy", "check", "conversion_bytes", "decode_taken_in", "finish", "take_in",
            "tool_name"]
