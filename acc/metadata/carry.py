@@ -20,8 +20,11 @@ import email.utils
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 
+import cv2
 import exiv2
+import numpy as np
 
 from acc.metadata import containers
 from acc.metadata.containers import PngText, Resolution
@@ -98,7 +101,10 @@ def wrap(encoded: bytes, out: Output, source: SourceMetadata | None, provenance:
         stamp(xmp, provenance)
     with listen() as heard:
         try:
-            image = open_image(encoded)
+            # exiv2 writes into a tiny image of the same format, whose metadata is then spliced into the
+            # output in one copy: the output's own bytes are never rewritten by exiv2 (a 12 MP JPEG
+            # took 9 ms that way, against about 1 ms).
+            image = open_image(_carrier(out.kind))
             if exif.count():
                 image.setExifData(exif)
             if src.iptc.count():
@@ -110,23 +116,31 @@ def wrap(encoded: bytes, out: Output, source: SourceMetadata | None, provenance:
             if out.kind == "jpeg":
                 image.setIccProfile(exiv2.DataBuf(srgb_profile_bytes()))
             image.writeMetadata()
-            data = image_bytes(image)
+            carried = image_bytes(image)
         except exiv2.Exiv2Error as exc:
             warnings.append(f"metadata not carried (exiv2: {str(exc.args[-1] if exc.args else exc).rstrip('.')})")
-            data = encoded
+            carried = _carrier(out.kind)
     warnings += [f"EXIF {_words(line)}" if line.startswith("Exif tag") else f"metadata: {line}"
                  for line in dict.fromkeys(heard)]  # fmt: skip
     if out.kind == "jpeg":
+        head = containers.jpeg_app_segments(carried)
         if resolution is not None:
-            data = containers.set_jfif_density(data, resolution)
-        if comments:
-            data = containers.insert_after_app_segments(data, containers.jpeg_comment_segments(comments))
-        return data, warnings
+            head = containers.set_jfif_density(b"\xff\xd8" + head, resolution)[2:]
+        head += containers.jpeg_comment_segments(comments)
+        return containers.replace_app_segments(encoded, head), warnings
     chunks = containers.png_chunk(b"sRGB", b"\x00")  # perceptual, as LittleCMS's sRGB profile's default
     if resolution is not None:
         chunks += containers.png_phys_chunk(resolution)
+    chunks += containers.png_ancillary_chunks(carried)
     chunks += b"".join(containers.png_text_chunk(t) for t in texts)
-    return containers.insert_after_ihdr(data, chunks), warnings
+    return containers.insert_after_ihdr(encoded, chunks), warnings
+
+
+@cache
+def _carrier(kind: str) -> bytes:
+    """The smallest image of the format (8x8 gray) for exiv2 to write metadata into."""
+    ok, buf = cv2.imencode(".jpg" if kind == "jpeg" else ".png", np.zeros((8, 8), np.uint8))
+    return buf.tobytes()
 
 
 def _exif(src: SourceMetadata, out: Output, resolution: Resolution | None) -> exiv2.ExifData:

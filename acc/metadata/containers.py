@@ -113,14 +113,24 @@ def without_icc_segments(jpeg: bytes) -> bytes:
     return b"".join(parts) + jpeg[pos:]
 
 
-def insert_after_app_segments(jpeg: bytes, segments: bytes) -> bytes:
-    """Insert whole segments after the leading APPn segments (JFIF, EXIF and XMP stay first)."""
+def jpeg_app_segments(jpeg: bytes) -> bytes:
+    """The APPn segments (whole, markers included) that lead a JPEG."""
+    parts = []
+    for marker, start, end in jpeg_segments(jpeg):
+        if not 0xE0 <= marker <= 0xEF:
+            break
+        parts.append(jpeg[start - 4 : end])
+    return b"".join(parts)
+
+
+def replace_app_segments(jpeg: bytes, segments: bytes) -> bytes:
+    """The JPEG with its leading APPn segments (an encoder's JFIF) replaced by whole `segments`."""
     pos = 2
     for marker, _, end in jpeg_segments(jpeg):
         if not 0xE0 <= marker <= 0xEF:
             break
         pos = end
-    return jpeg[:pos] + segments + jpeg[pos:]
+    return b"".join((b"\xff\xd8", segments, memoryview(jpeg)[pos:]))
 
 
 # PNG ---------------------------------------------------------------------------------------------------
@@ -235,8 +245,20 @@ def insert_after_ihdr(png: bytes, chunks: bytes) -> bytes:
     """Insert whole chunks right after IHDR: before PLTE and IDAT, as iCCP, sRGB and pHYs must be."""
     for kind, _, end in png_chunks(png):
         if kind == b"IHDR":
-            return png[: end + 4] + chunks + png[end + 4 :]
+            view = memoryview(png)
+            return b"".join((view[: end + 4], chunks, view[end + 4 :]))
     raise ContainerError("PNG without IHDR")
+
+
+def png_ancillary_chunks(png: bytes) -> bytes:
+    """The whole chunks between IHDR and the image data (PLTE or IDAT)."""
+    parts = []
+    for kind, start, end in png_chunks(png):
+        if kind in (b"PLTE", b"IDAT", b"IEND"):
+            break
+        if kind != b"IHDR":
+            parts.append(png[start - 8 : end + 4])
+    return b"".join(parts)
 
 
 # BMP ---------------------------------------------------------------------------------------------------
