@@ -18,6 +18,8 @@ or fails with a one-line reason; a failure never stops the run. What does stop i
   next run does them.
 
 The runner never touches pixels: frames, model inputs and predictions are the backend's handles.
+Metadata travels on the host (acc/metadata/): taken in before decode, wrapped around the encoded output
+before the write, the same for every backend.
 """
 
 from __future__ import annotations

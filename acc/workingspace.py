@@ -100,11 +100,6 @@ def _build(icc: bytes) -> _Conversion | None:
     raise ProfileError(f"a {space or 'unknown'} profile, not a gray or RGB one")
 
 
-def needs_conversion(icc: bytes) -> bool:
-    """Whether a photo with this profile leaves the fast path (ProfileError when the profile is unusable)."""
-    return conversion(icc) is not None
-
-
 def to_working_space(data: bytes, info: ImageInfo, icc: bytes) -> tuple[bytes, ImageInfo] | None:
     """The photo converted to sRGB as a lossless, upright PNG and its header info; None when its profile
     is sRGB already (its bytes are used as they are). ProfileError when the profile cannot be used."""

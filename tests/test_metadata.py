@@ -341,3 +341,19 @@ def test_gray_scan_outputs_keep_l_whatever_metadata_is_carried(tmp_path: Path, a
     copy = np.asarray(Image.open(tmp_path / "copy" / "scan.png"))
     bare = np.asarray(Image.open(tmp_path / "bare" / "scan.png"))
     np.testing.assert_array_equal(copy, bare)
+
+
+def test_a_png_keeps_its_orientation_tag_since_its_pixels_are_kept_as_stored(tmp_path: Path, model_dir: Path) -> None:
+    """acc turns JPEGs upright (their decoders apply EXIF orientation); other formats' pixels are used as
+    stored, so their orientation tag still holds for the output and is carried, not reset to 1."""
+    src = tmp_path / "in"
+    src.mkdir()
+    photo = src / "sideways.png"
+    photo.write_bytes(encode(gradient_photo(30, 70, seed=14), ".png"))
+    write_tags(photo, "-IFD0:Orientation#=6", "-IFD0:Artist=Sideways")
+    for fmt, ext in (("jpeg", ".jpg"), ("png", ".png")):
+        assert run([photo], tmp_path / fmt, model_dir, format=fmt)["sideways.png"].status == "ok"
+        tags = read_tags(tmp_path / fmt / ("sideways" + ext))["sideways" + ext]
+        size = (tags["File:ImageWidth"], tags["File:ImageHeight"]) if fmt == "jpeg" else (
+            tags["PNG:ImageWidth"], tags["PNG:ImageHeight"])  # fmt: skip
+        assert size == (70, 30) and tags["IFD0:Orientation"] == 6 and tags["IFD0:Artist"] == "Sideways"

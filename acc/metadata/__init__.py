@@ -26,9 +26,6 @@ from acc.workingspace import ProfileError, conversion_bytes, to_working_space
 if TYPE_CHECKING:
     from acc.backends.base import Backend
 
-MODES = ("copy", "strip")
-
-
 @dataclass(frozen=True)
 class MetadataPolicy:
     """What outputs carry: the source's metadata (mode "copy") or none of it ("strip"); acc's provenance
@@ -53,6 +50,7 @@ class Intake:
     data: bytes
     info: ImageInfo  # of `data`
     upright: tuple[int, int]  # the output's (width, height)
+    turned: bool  # the pixels are turned upright from the source's orientation (JPEG sources)
     source: SourceMetadata | None  # None: nothing of the source is carried (strip)
     sha256: str | None  # of the source's bytes, for provenance
     original: bytes | None  # the source's bytes, kept only to sign a C2PA manifest
@@ -77,8 +75,9 @@ def take_in(data: bytes, info: ImageInfo, policy: MetadataPolicy) -> Intake:
         if converted is not None:
             decoded, decoded_info = converted
     sha = source_digest(data) if policy.provenance or policy.c2pa_sign else None
-    return Intake(decoded, decoded_info, (width, height), meta if policy.mode == "copy" else None, sha,
-                  data if policy.c2pa_sign else None, tuple(warnings))  # fmt: skip
+    return Intake(decoded, decoded_info, (width, height), info.format == "jpeg",
+                  meta if policy.mode == "copy" else None, sha, data if policy.c2pa_sign else None,
+                  tuple(warnings))  # fmt: skip
 
 
 def finish(encoded: bytes, kind: str, intake: Intake, policy: MetadataPolicy, tool: str, name: str | None
@@ -88,7 +87,7 @@ def finish(encoded: bytes, kind: str, intake: Intake, policy: MetadataPolicy, to
         name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     stamp = Provenance(tool, intake.sha256, name) if policy.provenance and intake.sha256 else None
     try:
-        data, warnings = wrap(encoded, Output(kind, *intake.upright), intake.source, stamp)
+        data, warnings = wrap(encoded, Output(kind, *intake.upright, intake.turned), intake.source, stamp)
     except Exception as exc:  # a writer's fault: the photo is kept, its metadata named as not carried
         data, warnings = encoded, [f"metadata not carried (internal error: {type(exc).__name__}: {exc})"]
     if policy.c2pa_sign:
@@ -124,5 +123,5 @@ def decode_taken_in(backend: Backend, items: list[tuple[bytes, ImageInfo]], poli
     return [(i, None) if isinstance(i, Exception) else (next(frames), i) for i in intakes]
 
 
-__all__ = ["MODES", "Intake", "MetadataPolicy", "check", "conversion_bytes", "decode_taken_in", "finish", "take_in",
+__all__ = ["Intake", "MetadataPolicy", "check", "conversion_bytes", "decode_taken_in", "finish", "take_in",
            "tool_name"]

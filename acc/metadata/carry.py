@@ -71,11 +71,14 @@ _LANG_ALT = {"Xmp.dc.title", "Xmp.dc.description", "Xmp.dc.rights", "Xmp.xmpRigh
 
 @dataclass(frozen=True)
 class Output:
-    """The output's format ("jpeg" or "png") and its upright size in pixels."""
+    """The output's format ("jpeg" or "png"), its size in pixels, and whether its pixels were turned
+    upright (acc applies a JPEG's EXIF orientation; other formats' pixels are kept as stored, so their
+    orientation tag still holds and is carried as it is)."""
 
     kind: str
     width: int
     height: int
+    turned: bool = True
 
 
 def wrap(encoded: bytes, out: Output, source: SourceMetadata | None, provenance: Provenance | None
@@ -95,7 +98,9 @@ def wrap(encoded: bytes, out: Output, source: SourceMetadata | None, provenance:
     elif src.comment and not any(t.keyword in ("Description", "Comment") for t in texts):
         texts.append(PngText("Comment", src.comment))
         comments = []
-    if exif.count():
+    if not out.turned and "Exif.Image.Orientation" in src.exif:
+        exif.add(src.exif["Exif.Image.Orientation"])  # pixels as stored: the tag still holds
+    elif exif.count():
         exif["Exif.Image.Orientation"] = exiv2.UShortValue(1)  # the pixels were turned upright
     if provenance is not None:
         stamp(xmp, provenance)
@@ -173,7 +178,7 @@ def _xmp(src: SourceMetadata, out: Output) -> exiv2.XmpData:
         if key not in _XMP_LAYOUT and not key.startswith(_XMP_DROPPED_PREFIXES):
             xmp.add(datum)
     if "Xmp.tiff.Orientation" in src.xmp:
-        xmp["Xmp.tiff.Orientation"] = "1"  # the pixels were turned upright
+        xmp["Xmp.tiff.Orientation"] = "1" if out.turned else src.xmp["Xmp.tiff.Orientation"].toString()
     return xmp
 
 

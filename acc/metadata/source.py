@@ -41,12 +41,6 @@ class SourceMetadata:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_icc(data: bytes, info: ImageInfo) -> tuple[bytes | None, list[str]]:
-    """The embedded ICC profile alone (what --metadata strip still needs, for colour), and warnings."""
-    meta = read_source(data, info, everything=False)
-    return meta.icc, meta.warnings
-
-
 def read_source(data: bytes, info: ImageInfo, everything: bool = True) -> SourceMetadata:
     """Read a photo's metadata (everything=False: its ICC profile alone)."""
     meta = SourceMetadata()
