@@ -20,8 +20,8 @@ from acc.metadata.source import read_source
 from acc.probe import probe
 from acc.workingspace import srgb_profile_bytes
 from conftest import TEST_MODEL, color_photo, encode, gradient_photo
-from metadata_support import (icc_segment, iccp_chunk, inflation_bomb, jpeg_with_segment, png_chunk, read_tags, with_png_chunks,
-                              write_tags)
+from metadata_support import (icc_segment, iccp_chunk, inflation_bomb, jpeg_with_segment, png_chunk, read_tags,
+                              with_png_chunks, write_tags)
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 
@@ -37,13 +37,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The issue's four photos: a gray JPEG with EXIF Artist, Copyright and ImageDescription at 1200 dpi;
     a colour JPEG with an sRGB ICC profile at 300 dpi; a PNG with tEXt Title and Copyright at 600 dpi;
-    a TIFF with an ImageDescription (and the other descriptive tags) at 800 dpi."""
-    src = tmp_path / "archive"
-    src.mkdir()
+    a TIFF with an ImageDescription (and the other descriptive tags) at 800 dpi. Made once: tests only read it."""
+    src = tmp_path_factory.mktemp("archive")
     gray = src / "gray.jpg"
     gray.write_bytes(encode(gradient_photo(96, 128, seed=1), ".jpg"))
     write_tags(gray, "-IFD0:Artist=Jane Doe", "-IFD0:Copyright=(c) 1911 City Archive",
