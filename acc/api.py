@@ -22,13 +22,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from acc import __version__
 from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, create_backend, has_emulator
 from acc.backends.base import Backend, OutputFormat
 from acc.config import Settings, resolve_settings
 from acc.errors import BadImage, UnsupportedImage
 from acc.inputs import InputSet
 from acc.libmessages import captured
-from acc import __version__
 from acc.metadata import MetadataPolicy, check, decode_taken_in, finish, tool_name
 from acc.models import file_status, load_catalogue, load_registry, resolve
 from acc.outdir import OutputDir

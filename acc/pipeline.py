@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from acc import __version__
 from acc.backends.base import Backend, OutputFormat
 from acc.budget import MemoryBudget, default_limit, resident_bytes
 from acc.inputs import InputError, InputFile, InputSet, file_problem
-from acc import __version__
 from acc.libmessages import LibraryMessages
 from acc.metadata import Intake, MetadataPolicy, conversion_bytes, decode_taken_in, finish, tool_name
 from acc.outdir import OutputDir, OutputExists, OutputFolder, OutputFolderError, UnsafeOutput, fingerprint, path_key
