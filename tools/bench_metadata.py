@@ -1,6 +1,7 @@
 """What carrying metadata costs end to end: the batch runner on the same photos with metadata on (the
 default: the source's metadata copied, provenance, sRGB profile) and off (strip, no provenance: the sRGB
-profile alone), alternating round by round, so a busy machine slows both alike; medians and their ratio.
+profile alone), alternating round by round, so a busy machine slows both alike; medians and their ratio,
+of wall time and of the process's CPU time (which other jobs on a shared machine sway less).
 
     python tools/make_corpus.py --out corpus --sizes 0.3 2.5 12
     python tools/make_random_eccv16.py --out timing-models
@@ -81,6 +82,7 @@ def main() -> None:
             data = photo.read_bytes()
             (src / photo.name).write_bytes(tag(data) if args.tagged else data)
         seconds: dict[str, list[float]] = {"on": [], "off": []}
+        cpu: dict[str, list[float]] = {"on": [], "off": []}  # process CPU seconds: less swayed by other jobs
         with open_backend(settings) as backend:
             for r in range(args.warmup + args.rounds):
                 for name in (("on", "off") if r % 2 else ("off", "on")):
@@ -88,17 +90,23 @@ def main() -> None:
                     shutil.rmtree(out, ignore_errors=True)
                     options = replace(run_options(settings), metadata=ON if name == "on" else OFF)
                     with OutputDir(out) as outdir:
+                        started = time.process_time()
                         summary = Runner(backend, outdir, options).run(InputSet([str(src)], outdir=out))
+                        used = time.process_time() - started
                     assert summary.ok == len(list(src.iterdir())), summary
                     if r >= args.warmup:
                         seconds[name].append(summary.seconds)
+                        cpu[name].append(used)
             steps = [_steps(p, Path(scratch) / "off" / p.name) for p in sorted(src.iterdir())]
     on, off = statistics.median(seconds["on"]), statistics.median(seconds["off"])
+    cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
     result = {"photos": len(steps), "rounds": args.rounds, "tagged": args.tagged, "load_average": os.getloadavg(),
               "seconds_on": seconds["on"], "seconds_off": seconds["off"], "median_on": on, "median_off": off,
-              "throughput_on_over_off": off / on, "steps_ms": steps}  # fmt: skip
+              "throughput_on_over_off": off / on, "cpu_seconds_on": cpu["on"], "cpu_seconds_off": cpu["off"],
+              "cpu_on_over_off": cpu_on / cpu_off, "steps_ms": steps}  # fmt: skip
     print(f"end to end, median of {args.rounds}: metadata on {on:.2f} s, off {off:.2f} s: "
-          f"throughput on/off {off / on:.4f} ({100 * (off / on - 1):+.2f} %)")
+          f"throughput on/off {off / on:.4f} ({100 * (off / on - 1):+.2f} %); process CPU time on "
+          f"{cpu_on:.2f} s, off {cpu_off:.2f} s: on/off {cpu_on / cpu_off:.4f}")
     for step in steps:
         print(f"  {step['photo']}: {step['megapixels']:.1f} MP, take_in {step['take_in_ms']:.2f} ms, "
               f"finish {step['finish_ms']:.2f} ms")

@@ -29,6 +29,9 @@ _logger = logging.getLogger("exiv2")
 _logger.addHandler(_PerThread())
 _logger.propagate = False  # what exiv2 says is told per photo, in acc's words
 exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.warn)
+# The XMP toolkit's initialization is not thread-safe: done once here, at import, before any worker
+# thread reads or writes XMP (exiv2 would otherwise do it lazily, on whichever thread came first).
+exiv2.XmpParser.initialize()
 
 
 @contextmanager
