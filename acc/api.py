@@ -22,12 +22,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from acc import __version__
 from acc.backends import BACKENDS, PLANNED, BackendError, backend_class, create_backend, has_emulator
 from acc.backends.base import Backend, OutputFormat
 from acc.config import Settings, resolve_settings
 from acc.errors import BadImage, UnsupportedImage
 from acc.inputs import InputSet
 from acc.libmessages import captured
+from acc.metadata import MetadataPolicy, check, decode_taken_in, finish, tool_name
 from acc.models import file_status, load_catalogue, load_registry, resolve
 from acc.outdir import OutputDir
 from acc.pipeline import Outcome, RunOptions, Runner, Summary
@@ -44,7 +46,12 @@ def run_options(settings: Settings) -> RunOptions:
         max_pixels=settings.max_pixels,
         memory_limit=settings.memory_limit,
         strict=settings.strict,
+        metadata=metadata_policy(settings),
     )
+
+
+def metadata_policy(settings: Settings) -> MetadataPolicy:
+    return MetadataPolicy(settings.metadata, settings.provenance, settings.c2pa_sign)
 
 
 def open_backend(settings: Settings) -> Backend:
@@ -74,6 +81,7 @@ class Colorizer:
                  **settings: Any) -> None:  # fmt: skip
         self.settings = resolve_settings(None, {"model": model, "backend": backend, "threads": threads,
                                                 "saturation": saturation, **settings})  # fmt: skip
+        check(metadata_policy(self.settings))
         self._backend: Backend | None = open_backend(self.settings)
         self._infer_lock = threading.Lock()
 
@@ -100,49 +108,60 @@ class Colorizer:
         colorize(). Raises on the first bad image, before any work."""
         encoded = [_lossless(image) for image in images]
         items = [(data, probe(data, self.settings.max_pixels)) for data in encoded]
-        rendered = _raise_first(self._run(items, OutputFormat("png")))
+        rendered = _raise_first(self._run(items, OutputFormat("png"), MetadataPolicy("strip", False), None))
         return [cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
                 for png in rendered]  # fmt: skip
 
-    def colorize_bytes(self, data: bytes, format: str = "jpeg", quality: int = 95) -> bytes:
+    def colorize_bytes(self, data: bytes, format: str = "jpeg", quality: int = 95, name: str | None = None) -> bytes:
         """Colorize one encoded photo into an encoded result: the fast path, pixels never in Python.
 
         Args:
             data: a JPEG, PNG, BMP, TIFF or WebP file's bytes.
             format: "jpeg" (4:2:0) or "png" (keeps an alpha channel).
             quality: JPEG quality 1..100.
+            name: the source's file name, for the output's provenance (XMP DerivedFrom and History);
+                None: only its SHA-256 is recorded.
 
         Returns:
-            The encoded result: the same bytes `acc colorize` writes for that file with these settings.
+            The encoded result, its metadata carried as `acc colorize` carries it (the settings metadata,
+            provenance, c2pa_sign): the same bytes `acc colorize` writes for a file of that name.
         """
-        return _raise_first(self.colorize_each([data], format, quality))[0]
+        return _raise_first(self.colorize_each([data], format, quality, [name]))[0]
 
     def colorize_each(
-        self, photos: Sequence[bytes], format: str = "jpeg", quality: int = 95
-    ) -> list[bytes | Exception]:
+        self, photos: Sequence[bytes], format: str = "jpeg", quality: int = 95,
+        names: Sequence[str | None] | None = None,
+    ) -> list[bytes | Exception]:  # fmt: skip
         """Colorize encoded photos, the model running on batches of batch_size: for each, its encoded
-        result as colorize_bytes() gives it, or the exception that says why it could not be (an
-        acc.BadImage subclass for a bad photo); a bad photo never stops the others."""
+        result as colorize_bytes() gives it (`names`: the sources' file names, as colorize_bytes' name),
+        or the exception that says why it could not be (an acc.BadImage subclass for a bad photo); a
+        bad photo never stops the others."""
         fmt = resolve_settings(None, {"format": format, "quality": quality})
         results: list[bytes | Exception | None] = [None] * len(photos)
-        items, where = [], []
+        items, where, kept_names = [], [], []
         for i, data in enumerate(photos):
             try:
                 items.append((data, probe(data, self.settings.max_pixels)))
                 where.append(i)
+                kept_names.append(names[i] if names else None)
             except BadImage as exc:
                 results[i] = exc
-        for i, result in zip(where, self._run(items, OutputFormat(fmt.format, fmt.quality))):
+        policy = metadata_policy(self.settings)
+        for i, result in zip(where, self._run(items, OutputFormat(fmt.format, fmt.quality), policy, kept_names)):
             results[i] = result
         return results  # type: ignore[return-value]  # every slot is filled
 
-    def _run(self, items: list[tuple[bytes, ImageInfo]], fmt: OutputFormat) -> list[bytes | Exception]:
-        """The four stages over photos already checked by probe(): each photo's result, or its failure."""
+    def _run(self, items: list[tuple[bytes, ImageInfo]], fmt: OutputFormat, policy: MetadataPolicy,
+             names: list[str | None] | None) -> list[bytes | Exception]:  # fmt: skip
+        """The four stages over photos already checked by probe(): each photo's result, or its failure.
+        names None: the result is left as the backend encoded it, without metadata (pixels are wanted)."""
         backend, results = self.backend, []
         size = self.settings.batch_size
+        tool = tool_name(__version__, backend.model.name, backend.name)
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            out: list[Any] = backend.decode_batch(chunk)
+            taken = decode_taken_in(backend, chunk, policy)
+            out: list[Any] = [frame for frame, _ in taken]
             frames = [(i, frame) for i, frame in enumerate(out) if not isinstance(frame, Exception)]
             try:
                 inputs = backend.model_input_batch([frame for _, frame in frames]) if frames else []
@@ -157,12 +176,22 @@ class Colorizer:
                         predictions = backend.infer([x for _, _, x in ready])
                     rendered = backend.render_batch([f for _, f, _ in ready], predictions, fmt)
                     for (i, _, _), data in zip(ready, rendered):
+                        if names is not None and not isinstance(data, Exception):
+                            data = self._finish(data, fmt, taken[i][1], policy, tool, names[start + i])
                         out[i] = data
             finally:
                 for _, frame in frames:
                     backend.release(frame)
             results += out
         return results
+
+    @staticmethod
+    def _finish(data: bytes, fmt: OutputFormat, intake: Any, policy: MetadataPolicy, tool: str, name: str | None
+                ) -> bytes | Exception:  # fmt: skip
+        try:
+            return finish(data, fmt.kind, intake, policy, tool, name)[0]
+        except Exception as exc:  # a C2PA signature that cannot be made: this photo's failure
+            return exc
 
     def close(self) -> None:
         if self._backend is not None:
@@ -238,12 +267,14 @@ def colorize_files(
     Raises:
         acc.ConfigError, acc.ModelError, acc.BackendError before any work; acc.FolderBusy when another
         run holds output_dir; acc.OutputIsInput when output_dir is an input folder; acc.ClusterError when
-        a Ray run cannot start (Ray not installed, no cluster at the address).
+        a Ray run cannot start (Ray not installed, no cluster at the address); an acc.AccError
+        (SigningError) when c2pa_sign cannot sign (no c2pa extra, an unusable key or certificate).
 
     While it runs, what C libraries print to file descriptor 2 is caught and attributed to photos;
     sys.stderr keeps writing where it did (callbacks should use sys.stderr as it is when called).
     """
     opts = resolve_settings(Path(config) if config else None, settings)
+    check(metadata_policy(opts))
     notice = on_notice or (lambda text: None)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():

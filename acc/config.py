@@ -43,6 +43,9 @@ class Settings:
     strict: bool = False  # a photo its decoder warned about (damaged data) fails
     saturation: float = 1.0  # scale of the predicted chroma (0: gray, 1: as the model predicts)
     ray: str | None = None  # run on Ray: a cluster's address, "auto", or "local" (acc/cluster.py)
+    metadata: str = "copy"  # carry the source's metadata into outputs ("copy") or none of it ("strip")
+    provenance: bool = True  # label outputs as colorized by a trained model (acc/metadata/provenance.py)
+    c2pa_sign: tuple[Path, Path] | None = None  # (certificate chain, private key) PEM: sign a C2PA manifest
 
 
 def _positive_int(key: str, value: Any, low: int = 1, high: int | None = None) -> int:
@@ -90,7 +93,16 @@ def _check(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SATURATION:
             raise ConfigError(f"'saturation' must be a number from 0 to {MAX_SATURATION:g}, got {value!r}")
         return float(value)
-    if key in ("overwrite", "exact_l", "emulate", "strict"):
+    if key == "metadata":
+        if value not in ("copy", "strip"):
+            raise ConfigError(f"'metadata' must be copy or strip, got {value!r}")
+        return value
+    if key == "c2pa_sign":
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(isinstance(v, (str, Path)) and str(v)
+                                                                              for v in value):  # fmt: skip
+            raise ConfigError(f"'c2pa_sign' must be two file paths [certificate chain, private key], got {value!r}")
+        return (Path(value[0]).expanduser(), Path(value[1]).expanduser())
+    if key in ("overwrite", "exact_l", "emulate", "strict", "provenance"):
         if not isinstance(value, bool):
             raise ConfigError(f"'{key}' must be true or false, got {value!r}")
         return value

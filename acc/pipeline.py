@@ -18,6 +18,8 @@ or fails with a one-line reason; a failure never stops the run. What does stop i
   next run does them.
 
 The runner never touches pixels: frames, model inputs and predictions are the backend's handles.
+Metadata travels on the host (acc/metadata/): taken in before decode, wrapped around the encoded output
+before the write, the same for every backend.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from acc import __version__
 from acc.backends.base import Backend, OutputFormat
 from acc.budget import MemoryBudget, default_limit, resident_bytes
 from acc.inputs import InputError, InputFile, InputSet, file_problem
 from acc.libmessages import LibraryMessages
+from acc.metadata import Intake, MetadataPolicy, conversion_bytes, decode_taken_in, finish, tool_name
 from acc.outdir import OutputDir, OutputExists, OutputFolder, OutputFolderError, UnsafeOutput, fingerprint, path_key
 from acc.probe import BadImage, OpenedInput
 
@@ -51,6 +55,7 @@ class RunOptions:
     max_pixels: int = 100_000_000
     memory_limit: int | None = None  # bytes this process may peak at; None: half the machine's memory
     strict: bool = False  # a photo its decoder warned about fails instead of being colorized
+    metadata: MetadataPolicy = field(default_factory=MetadataPolicy)  # what outputs carry (acc/metadata/)
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class _Prepared:
     pixels: int
     cost: int  # bytes charged to the memory budget until the output is written
     warnings: tuple[str, ...]
+    intake: Intake  # the metadata its output will carry
 
 
 def describe(exc: BaseException) -> str:
@@ -140,7 +146,7 @@ def plan(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: str) 
             target = outdir.target(rel)
             if inputs.contains(target):
                 raise UnsafeOutput(f"output {target} would overwrite an input")
-            fp = fingerprint(item.path, recipe)
+            fp = fingerprint(item.path, recipe + options.metadata.recipe)
         except (UnsafeOutput, OSError) as exc:
             yield Outcome(item.display, "failed", describe(exc))
             continue
@@ -221,6 +227,7 @@ class Runner:
             try:
                 src = OpenedInput(job.source.path, self.options.max_pixels)
                 cost = src.size + self.backend.host_bytes(src.info)
+                cost += conversion_bytes(src.info) if src.info.icc else 0  # acc/workingspace.py may convert it
             except (BadImage, OSError) as exc:
                 self.budget.skip(job.seq)
                 results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
@@ -233,7 +240,7 @@ class Runner:
                 break
             admitted.append((job, src, cost))
         items: list[tuple[Job, bytes, Any, int]] = []
-        decoded: list[tuple[tuple[Job, bytes, Any, int], Any, tuple[str, ...]]] = []
+        decoded: list[tuple[tuple[Job, bytes, Any, int], Any, tuple[str, ...], Intake | None]] = []
         try:
             with self._compute:
                 for job, src, cost in admitted:
@@ -244,10 +251,10 @@ class Runner:
                         self.budget.release(cost)
                         results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
                 decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
-                good = [(item, frame, warns) for item, frame, warns in decoded if not isinstance(frame, Exception)]
-                inputs = self.backend.model_input_batch([frame for _, frame, _ in good]) if good else []
+                good = [d for d in decoded if not isinstance(d[1], Exception)]
+                inputs = self.backend.model_input_batch([frame for _, frame, _, _ in good]) if good else []
         except Exception as exc:  # a stage failed as a whole (the backend, not one photo): each photo fails
-            for _, frame, _ in decoded:
+            for _, frame, _, _ in decoded:
                 if not isinstance(frame, Exception):
                     self.backend.release(frame)
             for job, _, cost in admitted:
@@ -255,11 +262,11 @@ class Runner:
                     self.budget.release(cost)
                     results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
             return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
-        for (job, _, _, cost), frame, warnings in decoded:
+        for (job, _, _, cost), frame, warnings, _ in decoded:
             if isinstance(frame, Exception):
                 self.budget.release(cost)
                 results[job.seq] = _Slot.done(job, self._failed(job, _reason(frame, warnings)))
-        for ((job, _, info, cost), frame, warnings), x in zip(good, inputs):
+        for ((job, _, info, cost), frame, warnings, intake), x in zip(good, inputs):
             failure = describe(x) if isinstance(x, Exception) else None
             if failure is None and warnings and self.options.strict:
                 failure = f"{'; '.join(warnings)} (--strict)"
@@ -268,28 +275,30 @@ class Runner:
                 self.budget.release(cost)
                 results[job.seq] = _Slot.done(job, self._failed(job, failure))
             else:
-                results[job.seq] = _Prepared(job, frame, x, info.pixels, cost, warnings)
+                results[job.seq] = _Prepared(job, frame, x, info.pixels, cost, warnings, intake)
         return [results[job.seq] for job in chunk[: len(chunk) - len(leftover)]], leftover
 
-    def _decode(self, items: list[tuple[Job, bytes, Any, int]]) -> list[tuple[Any, tuple[str, ...]]]:
-        """(frame or exception, decoder messages) per photo. When messages cannot be told apart (several
-        photos decoding at once printed something), each photo concerned is decoded again alone."""
+    def _decode(self, items: list[tuple[Job, bytes, Any, int]]) -> list[tuple[Any, tuple[str, ...], Intake | None]]:
+        """(frame or exception, metadata and decoder warnings, its metadata) per photo. When decoder messages
+        cannot be told apart (several photos decoding at once printed something), each photo concerned is
+        decoded again alone."""
         if not items:
             return []
         encoded = [(data, info) for _, data, info, _ in items]
+        policy = self.options.metadata
         if self.messages is None:
-            return [(frame, ()) for frame in self.backend.decode_batch(encoded)]
+            return [(frame, _warnings(i), i) for frame, i in decode_taken_in(self.backend, encoded, policy)]
         with self.messages.watch() as watch:
-            frames = self.backend.decode_batch(encoded)
+            frames = decode_taken_in(self.backend, encoded, policy)
         if not watch.ambiguous and (len(items) == 1 or not watch.raw):
-            return [(frame, tuple(watch.messages)) for frame in frames]
+            return [(frame, _warnings(i) + tuple(watch.messages), i) for frame, i in frames]
         results = []
-        for item, frame in zip(encoded, frames):
+        for item, (frame, _) in zip(encoded, frames):
             if not isinstance(frame, Exception):
                 self.backend.release(frame)
             with self.messages.exclusive() as alone:
-                frame = self.backend.decode_batch([item])[0]
-            results.append((frame, tuple(alone.messages)))
+                frame, intake = decode_taken_in(self.backend, [item], policy)[0]
+            results.append((frame, _warnings(intake) + tuple(alone.messages), intake))
         return results
 
     def _finish(self, chunk: list[tuple[_Prepared, Any]]) -> list[Outcome]:
@@ -302,15 +311,33 @@ class Runner:
                 finally:
                     for frame in frames:
                         self.backend.release(frame)
-                return [self._write(p, data) for (p, _), data in zip(chunk, encoded)]
+                return [self._write(p, self._finish_metadata(p, data)) for (p, _), data in zip(chunk, encoded)]
         finally:
             for p, _ in chunk:
                 self.budget.release(p.cost)
 
-    def _write(self, prepared: _Prepared, data: bytes | Exception) -> Outcome:
-        job = prepared.job
+    def _finish_metadata(self, prepared: _Prepared, data: bytes | Exception
+                         ) -> tuple[bytes, tuple[str, ...]] | Exception:  # fmt: skip
+        """The output's bytes with its metadata (acc/metadata/) and what could not be carried; or why the
+        photo failed (its render's exception, or a metadata warning under --strict)."""
         if isinstance(data, Exception):
-            return self._failed(job, describe(data))
+            return data
+        model = self.backend.model
+        tool = tool_name(__version__, model.name, self.backend.name)
+        try:
+            out, warnings = finish(data, self.options.fmt.kind, prepared.intake, self.options.metadata, tool,
+                                   prepared.job.source.path.name)  # fmt: skip
+        except Exception as exc:  # a C2PA signature that cannot be made fails the photo, with the reason
+            return exc
+        if warnings and self.options.strict:
+            return BadImage(f"{'; '.join(warnings)} (--strict)")
+        return out, warnings
+
+    def _write(self, prepared: _Prepared, result: tuple[bytes, tuple[str, ...]] | Exception) -> Outcome:
+        job = prepared.job
+        if isinstance(result, Exception):
+            return self._failed(job, describe(result))
+        data, late_warnings = result
         if self._stop_reason:
             return Outcome(job.source.display, "unfinished", self._stop_reason)
         try:
@@ -324,7 +351,7 @@ class Runner:
             return Outcome(job.source.display, "unfinished", str(exc))
         except Exception as exc:
             return self._failed(job, describe(exc))
-        return Outcome(job.source.display, "ok", None, job.target, prepared.pixels, prepared.warnings)
+        return Outcome(job.source.display, "ok", None, job.target, prepared.pixels, prepared.warnings + late_warnings)
 
     def _infer(self, batch: list[_Prepared]) -> list[Any]:
         """Predictions for a batch; when the batch fails, each photo is retried alone to isolate the fault."""
@@ -536,6 +563,10 @@ class Runner:
                 self._stop(stop)
         self.summary.add(outcome)
         self.on_outcome(outcome)
+
+
+def _warnings(intake: Intake | None) -> tuple[str, ...]:
+    return intake.warnings if intake else ()
 
 
 def _reason(exc: Exception, warnings: tuple[str, ...]) -> str:

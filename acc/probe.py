@@ -38,6 +38,7 @@ class ImageInfo:
     channels: int = 3  # samples per pixel as stored (gray 1, gray+alpha 2, colour 3, with alpha or CMYK 4)
     bits: int = 8  # bits per sample as stored
     data_offset: int = 0  # JPEG: where the first scan's entropy-coded data begins
+    icc: bool = False  # an ICC profile is embedded (acc/workingspace.py may convert the photo on the host)
 
     @property
     def pixels(self) -> int:
@@ -155,7 +156,7 @@ def _parse(src: Source) -> ImageInfo:
     if head[:3] == b"\xff\xd8\xff":
         return _jpeg(src)
     if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png(src.read(0, 33))
+        return _png(src)
     if head[:2] == b"BM":
         return _bmp(src.read(0, 30))
     if head[:4] in (b"II*\x00", b"MM\x00*"):
@@ -190,6 +191,7 @@ def _jpeg(src: Source) -> ImageInfo:
     pos, n = 2, src.size
     frame = None
     orientation = 1
+    icc = False
     while pos + 4 <= n:
         head = src.read(pos, 4)
         if head[0] != 0xFF:
@@ -217,11 +219,13 @@ def _jpeg(src: Source) -> ImageInfo:
             segment = src.read(pos + 4, length - 2)
             if segment[:6] == b"Exif\x00\x00":
                 orientation = _exif_orientation(segment[6:])
+        elif marker == 0xE2:
+            icc = icc or src.read(pos + 4, 12) == b"ICC_PROFILE\x00"
         elif marker == 0xDA:  # start of scan: entropy-coded data follows
             if frame is None:
                 raise CorruptImage("corrupt JPEG: scan before frame header")
             width, height, progressive, components, bits = frame
-            return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length)
+            return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length, icc)
         elif marker == 0xD9:
             break
         pos += 2 + length
@@ -248,11 +252,26 @@ def _exif_orientation(tiff: bytes) -> int:
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 
 
-def _png(head: bytes) -> ImageInfo:
+def _png(src: Source) -> ImageInfo:
+    head = src.read(0, 33)
     if len(head) < 33 or head[12:16] != b"IHDR":
         raise _truncated("PNG")
     width, height, bits, colour = struct.unpack(">IIBB", head[16:26])
-    return ImageInfo("png", width, height, channels=_PNG_CHANNELS.get(colour, 4), bits=max(bits, 8))
+    return ImageInfo("png", width, height, channels=_PNG_CHANNELS.get(colour, 4), bits=max(bits, 8),
+                     icc=_png_has_icc(src))  # fmt: skip
+
+
+def _png_has_icc(src: Source, most: int = 64) -> bool:
+    """Whether an iCCP chunk comes before the image data (where PNG requires it), from chunk headers alone."""
+    pos = 33
+    for _ in range(most):
+        head = src.read(pos, 8)
+        if len(head) < 8 or head[4:8] in (b"IDAT", b"PLTE", b"IEND"):
+            return False
+        if head[4:8] == b"iCCP":
+            return True
+        pos += 12 + int.from_bytes(head[:4], "big")
+    return False
 
 
 def _bmp(head: bytes) -> ImageInfo:
@@ -279,7 +298,9 @@ def _tiff(src: Source) -> ImageInfo:
         for i in range(count):
             tag, kind, _n = struct.unpack(endian + "HHI", entries[12 * i : 12 * i + 8])
             # ImageWidth, ImageLength, BitsPerSample (first value), SamplesPerPixel: SHORT (3) or LONG (4)
-            if tag in (256, 257, 258, 277) and kind in (3, 4):
+            if tag == 34675:  # InterColorProfile: an embedded ICC profile
+                tags[tag] = 1
+            elif tag in (256, 257, 258, 277) and kind in (3, 4):
                 fmt = endian + ("H" if kind == 3 else "I")
                 tags[tag] = struct.unpack(fmt, entries[12 * i + 8 : 12 * i + 8 + struct.calcsize(fmt)])[0]
     except struct.error:
@@ -288,7 +309,8 @@ def _tiff(src: Source) -> ImageInfo:
         raise CorruptImage("corrupt TIFF: no image size")
     # BitsPerSample with several samples is an offset to the values: count it as 16 bits, an upper bound.
     bits = tags.get(258, 8) if tags.get(277, 1) == 1 else 16
-    return ImageInfo("tiff", tags[256], tags[257], channels=tags.get(277, 1), bits=min(max(bits, 8), 64))
+    return ImageInfo("tiff", tags[256], tags[257], channels=tags.get(277, 1), bits=min(max(bits, 8), 64),
+                     icc=34675 in tags)  # fmt: skip
 
 
 def _webp(head: bytes) -> ImageInfo:
@@ -303,5 +325,5 @@ def _webp(head: bytes) -> ImageInfo:
     if chunk == b"VP8X" and len(body) >= 10:
         width = int.from_bytes(body[4:7], "little") + 1
         height = int.from_bytes(body[7:10], "little") + 1
-        return ImageInfo("webp", width, height, channels=4 if body[0] & 0x10 else 3)
+        return ImageInfo("webp", width, height, channels=4 if body[0] & 0x10 else 3, icc=bool(body[0] & 0x20))
     raise _truncated("WebP")

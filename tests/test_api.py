@@ -45,8 +45,8 @@ def test_colorize_bytes_equals_the_cli_output(tmp_path: Path, acc_env: dict, col
     photo.parent.mkdir()
     photo.write_bytes(encode(gradient_photo(90, 120), ".jpg"))
     quality = 90 if fmt == "jpeg" else 95
-    assert colorizer.colorize_bytes(photo.read_bytes(), format=fmt, quality=quality) == cli_output(tmp_path, photo,
-                                                                                                 *flags)  # fmt: skip
+    expected = cli_output(tmp_path, photo, *flags)
+    assert colorizer.colorize_bytes(photo.read_bytes(), format=fmt, quality=quality, name="photo.jpg") == expected
 
 
 def test_colorize_equals_the_cli_on_the_same_pixels(tmp_path: Path, acc_env: dict, colorizer) -> None:

@@ -24,6 +24,9 @@ GOOD = {
     "strict": True,
     "saturation": 1.3,
     "ray": "ray://head.example:10001",
+    "metadata": "strip",
+    "provenance": False,
+    "c2pa_sign": ["~/c2pa/chain.pem", "~/c2pa/signer.key"],
 }
 
 BAD = {
@@ -41,6 +44,9 @@ BAD = {
     "strict": ["yes", 1],
     "saturation": [-0.1, 4.5, "high", True],
     "ray": ["", "  ", 6379, True],
+    "metadata": ["keep", "COPY", True],
+    "provenance": ["no", 0],
+    "c2pa_sign": ["chain.pem", ["chain.pem"], ["a", "b", "c"], [1, 2], ["", "key.pem"]],
 }
 
 
@@ -77,6 +83,8 @@ def test_config_file_with_every_key(tmp_path: Path) -> None:
     for key, value in config.items():
         if key == "model_dir":
             assert s.model_dir == Path(value).expanduser()
+        elif key == "c2pa_sign":
+            assert s.c2pa_sign == tuple(Path(v).expanduser() for v in value)
         else:
             assert getattr(s, key) == value, key
 

@@ -15,6 +15,7 @@ from acc.cluster import ClusterError
 from acc.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, UsageError
 from acc.commands.common import add_engine_options, model_from, settings_from
 from acc.inputs import InputSet, OutputIsInput
+from acc.metadata.credentials import SigningError
 from acc.models import ModelError
 from acc.outdir import FolderBusy, OutputDir
 from acc.pipeline import Outcome, RunOptions, plan
@@ -52,6 +53,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true", default=None,
                    help="fail photos whose decoder reports damaged data (default: colorize them, with a warning)")
     p.add_argument("--dry-run", action="store_true", help="list what would be done; write nothing")
+    p.add_argument("--metadata", choices=["copy", "strip"],
+                   help="copy the source's EXIF, XMP, IPTC, text and resolution into outputs (default), or strip them")
+    p.add_argument("--no-provenance", dest="provenance", action="store_false", default=None,
+                   help="do not label outputs as colorized by a trained model (XMP DigitalSourceType, CreatorTool)")
+    p.add_argument("--c2pa-sign", nargs=2, type=Path, metavar=("CERT", "KEY"),
+                   help="sign a C2PA manifest into each output with this PEM certificate chain and private key; "
+                        "needs pip install 'acc-colorize[c2pa]'")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run on a Ray cluster: ray://HOST:10001, HOST:6379, auto (the cluster this machine is in) "
                         "or local (a throwaway cluster here); needs pip install 'acc-colorize[ray]'")
@@ -61,7 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, format=args.format, quality=args.quality, overwrite=args.overwrite,
-                             strict=args.strict, ray=args.ray)  # fmt: skip
+                             strict=args.strict, ray=args.ray, metadata=args.metadata, provenance=args.provenance,
+                             c2pa_sign=args.c2pa_sign)  # fmt: skip
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"output {args.output} exists and is not a folder")
     spec = model_from(settings)
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = colorize_files(args.inputs, args.output, on_outcome=progress, on_notice=progress.notice,
                                  **asdict(settings))  # fmt: skip
-    except (BackendError, ModelError, FolderBusy, ClusterError) as exc:
+    except (BackendError, ModelError, FolderBusy, ClusterError, SigningError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # the output folder cannot be made or locked
         raise UsageError(f"cannot use the output folder {args.output}: {exc.strerror or exc}") from None
