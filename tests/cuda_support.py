@@ -36,6 +36,15 @@ def numba_cuda_or_skip(mode: str):
         pytest.skip(f"{exc} (run `pytest -m cuda` apart on a GPU machine)")
 
 
+def emulation_or_skip():
+    """numba.cuda in the simulator, with nvImageCodec for the codecs' CPU backends; or skip, saying why."""
+    from acc.backends.cuda.codecs import nvimgcodec_reason
+
+    if nvimgcodec_reason():
+        pytest.skip(f"{nvimgcodec_reason()}: these tests run its CPU backends (pip install -e '.[cuda-test]')")
+    return numba_cuda_or_skip(SIMULATOR)
+
+
 def kernels(mode: str) -> SimpleNamespace:
     """The kernel modules, compiled for `mode`."""
     cuda = numba_cuda_or_skip(mode)

@@ -25,23 +25,19 @@ pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip insta
 from acc.backends import BackendError, OutputFormat, create_backend  # noqa: E402
 from acc.backends.cuda import backend as cuda_backend  # noqa: E402
 from acc.backends.cuda.backend import ENCODER_ENV, CudaBackend, Row, padded  # noqa: E402
-from acc.backends.cuda.codecs import NvDecoder, NvEncoder, nvimgcodec_reason  # noqa: E402
-from acc.kernels.cuda.target import CudaUnavailable, numba_cuda  # noqa: E402
+from acc.backends.cuda.codecs import NvDecoder, NvEncoder  # noqa: E402
+from acc.kernels.cuda.target import numba_cuda  # noqa: E402
 from acc.models import resolve  # noqa: E402
 from acc.probe import probe  # noqa: E402
 from conftest import build_linear_model, color_photo, encode, gradient_photo, write_registry  # noqa: E402
+from cuda_support import emulation_or_skip  # noqa: E402
 
 PNG = OutputFormat(kind="png")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def simulator():
-    if nvimgcodec_reason():
-        pytest.skip(f"{nvimgcodec_reason()}: these tests run its CPU backends (pip install -e '.[cuda-test]')")
-    try:
-        return numba_cuda(emulate=True)
-    except CudaUnavailable as exc:
-        pytest.skip(f"{exc} (these tests run the simulator)")
+    return emulation_or_skip()
 
 
 def small_model_dir(folder: Path) -> Path:

@@ -19,13 +19,11 @@ pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip insta
 
 from acc.backends.cuda import codecs  # noqa: E402
 from acc.backends.cuda.backend import CudaBackend  # noqa: E402
-from acc.backends.cuda.codecs import nvimgcodec_reason  # noqa: E402
 from acc.backends.hostimage import decode_luma  # noqa: E402
-from acc.kernels.cuda.target import CudaUnavailable, numba_cuda  # noqa: E402
 from acc.models import resolve  # noqa: E402
 from acc.probe import probe  # noqa: E402
 from conftest import encode, gradient_photo  # noqa: E402
-from cuda_support import rgb_coded_jpeg  # noqa: E402
+from cuda_support import emulation_or_skip, rgb_coded_jpeg  # noqa: E402
 from test_cuda_backend import PNG, assert_close_to, cpu_output, small_model_dir  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -33,12 +31,7 @@ TESTS = Path(__file__).parent
 
 @pytest.fixture(scope="module", autouse=True)
 def simulator():
-    if nvimgcodec_reason():
-        pytest.skip(f"{nvimgcodec_reason()}: these tests run its CPU backends (pip install -e '.[cuda-test]')")
-    try:
-        return numba_cuda(emulate=True)
-    except CudaUnavailable as exc:
-        pytest.skip(f"{exc} (these tests run the simulator)")
+    return emulation_or_skip()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +65,7 @@ def test_every_thread_has_its_own_decoder_and_encoder(backend) -> None:
 
     def work(t: int) -> None:
         barrier.wait()
-        made[t] = [(backend.decoder._decoders.get(), backend.jpeg_encoder._encoders.get()) for _ in range(2)]
+        made[t] = [(backend.decoder._codecs.get(), backend.jpeg_encoder._codecs.get()) for _ in range(2)]
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
     for t in threads:

@@ -97,8 +97,11 @@ RUN="$PY -P"
 CHECK="$RUN tools/device_check.py"
 
 if command -v nvidia-smi >/dev/null; then stage "GPU" 10 nvidia-smi; else skip "GPU" "no nvidia-smi here"; fi
+# acc is built from a copy: setuptools' build/ folder would otherwise be left in the tree, stale next time.
 stage "install" 45 bash -c "$PY -m pip install -q --no-index --no-deps --no-compile --target '$SITE' $WHEELS/*.whl &&
-    $PY -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target '$SITE' . &&
+    mkdir '$WORK/src' && tar --exclude=./.venv --exclude=./.device --exclude=./build --exclude=./.git -cf - . |
+    tar -C '$WORK/src' -xf - &&
+    $PY -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target '$SITE' '$WORK/src' &&
     $RUN -c 'import acc, cv2, numba_cuda, numpy, onnx, pytest, simplejpeg, torch; from nvidia import nvimgcodec;
 print(\"acc\", acc.__file__); print(\"nvImageCodec\", nvimgcodec.__version__, nvimgcodec.__file__)'"
 GPU=$($RUN -c 'from acc.backends.cuda.driver import gpu_reason; print(gpu_reason() or "")' 2>&1 | tail -1)

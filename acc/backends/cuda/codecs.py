@@ -174,15 +174,26 @@ def nv_decodes(info: ImageInfo) -> bool:
     return info.format == "jpeg" and info.bits == 8 and info.channels in (1, 3) and not info.rgb_coded
 
 
-class NvDecoder:
-    def __init__(self, host: HostDecoder, cpu_only: bool = False) -> None:
+class NvCodec:
+    """What NvDecoder and NvEncoder share: the binding, and one nvImageCodec Decoder or Encoder (`kind`) per
+    calling thread, on the GPU's backends or (cpu_only) on the CPU's."""
+
+    def __init__(self, kind: str, cpu_only: bool) -> None:
         nv = self._nv = load_nvimgcodec()
         device, backends = _backends(nv, cpu_only)
+        make = getattr(nv, kind)
+        self._codecs = PerThread(lambda: make(device_id=device, max_num_cpu_threads=CODEC_THREADS, backends=backends))
+
+    def close(self) -> None:
+        self._codecs.drop()
+
+
+class NvDecoder(NvCodec):
+    def __init__(self, host: HostDecoder, cpu_only: bool = False) -> None:
+        super().__init__("Decoder", cpu_only)
         self.name = ("nvImageCodec on its CPU backends (emulation)" if cpu_only else
                      "GPU (nvImageCodec: hardware JPEG decoder, then hybrid CPU + GPU, then CUDA)")  # fmt: skip
-        self._decoders = PerThread(lambda: nv.Decoder(device_id=device, max_num_cpu_threads=CODEC_THREADS,
-                                                      backends=backends))  # fmt: skip
-        self._params = nv.DecodeParams(color_spec=nv.ColorSpec.GRAY, apply_exif_orientation=True)
+        self._params = self._nv.DecodeParams(color_spec=self._nv.ColorSpec.GRAY, apply_exif_orientation=True)
         self._host = host
 
     def decode(self, items: Sequence[tuple[bytes, ImageInfo]], planes: Sequence[Any], stream: Any) -> list[Alpha | Exception]:
@@ -205,18 +216,14 @@ class NvDecoder:
             return []
         nv, handle = self._nv, stream_handle(stream)
         images = [nv.as_image(p.reshape(*p.shape, 1), handle) for p in planes]
-        decoder = self._decoders.get()
         try:
-            decoded = decoder.decode([nv.CodeStream(d) for d in datas], images=images, params=self._params,
+            decoded = self._codecs.get().decode([nv.CodeStream(d) for d in datas], images=images, params=self._params,
                                      cuda_stream=handle)  # fmt: skip
         except ValueError:  # "Existing buffer is too small to fit new image"
             if len(datas) == 1:
                 return [False]
             return [ok for d, p in zip(datas, planes) for ok in self._decode_into([d], [p], stream)]
         return [image is not None and tuple(image.shape[:2]) == tuple(p.shape) for image, p in zip(decoded, planes)]
-
-    def close(self) -> None:
-        self._decoders.drop()
 
 
 class HostEncoder:
@@ -249,16 +256,13 @@ class HostEncoder:
         self._pool.shutdown(wait=True)
 
 
-class NvEncoder:
+class NvEncoder(NvCodec):
     bgr = False
 
     def __init__(self, cpu_only: bool = False) -> None:
-        nv = self._nv = load_nvimgcodec()
-        device, backends = _backends(nv, cpu_only)
+        super().__init__("Encoder", cpu_only)
         self.name = ("nvImageCodec JPEG encoder on its CPU backends, 4:2:0 (emulation)" if cpu_only else
                      "GPU (nvImageCodec CUDA JPEG encoder, 4:2:0)")  # fmt: skip
-        self._encoders = PerThread(lambda: nv.Encoder(device_id=device, max_num_cpu_threads=CODEC_THREADS,
-                                                      backends=backends))  # fmt: skip
 
     def encode(self, pixels: Any, slots: Sequence[Slot], alphas: Sequence[Alpha], fmt: OutputFormat,
                stream: Any) -> list[bytes | Exception]:  # fmt: skip
@@ -267,10 +271,7 @@ class NvEncoder:
                                  chroma_subsampling=nv.ChromaSubsampling.CSS_420)  # fmt: skip
         images = [nv.as_image(pixels[s.offset : s.offset + 3 * s.height * s.width].reshape(s.height, s.width, 3),
                               handle) for s in slots]  # fmt: skip
-        streams = self._encoders.get().encode(images, "jpeg", params=params, cuda_stream=handle)
+        streams = self._codecs.get().encode(images, "jpeg", params=params, cuda_stream=handle)
         stream.synchronize()
         return [bytes(memoryview(c)) if c is not None else RuntimeError("nvImageCodec could not encode this photo")
                 for c in streams]  # fmt: skip
-
-    def close(self) -> None:
-        self._encoders.drop()

@@ -12,8 +12,8 @@ from acc.kernels.cuda import target
 from acc.models import ModelSpec
 
 # What this version of the backend has run on. Change it only with a device check's results (README).
-GPU_RUNS = ("not yet run on a GPU: tested in numba-cuda's simulator, its kernels built to sm_90 PTX; "
-            "tools/device_check.sh is the first GPU run")  # fmt: skip
+GPU_RUNS = ("not yet run on a GPU: tested in numba-cuda's simulator with nvImageCodec on its CPU backends, its "
+            "kernels built to sm_90 PTX; tools/device_check.sh is the first GPU run")  # fmt: skip
 
 
 def _installed(dist: str) -> bool:
