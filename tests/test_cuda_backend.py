@@ -340,6 +340,7 @@ def test_acc_colorize_emulated_writes_what_the_cpu_backend_writes(tmp_path: Path
                                 timeout=300)  # fmt: skip
         assert result.returncode == 1, result.stderr  # the broken file fails, alone
         assert "broken.jpg" in result.stderr
+        assert ("--emulate: the CUDA kernels run in numba-cuda's simulator" in result.stderr) == (backend == "cuda")
     outputs = sorted((tmp_path / "cpu").glob("*.png"))
     assert len(outputs) == 3
     for want in outputs:

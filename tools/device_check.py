@@ -153,8 +153,14 @@ def groups(work: Path) -> dict[str, list[Path]]:
 
 
 def bench_sets(work: Path, per_group: int) -> int:
-    """WORK/bench/<mode>/: per_group photos of each size in that mode, for acc bench's per-stage times."""
-    for label, paths in groups(work).items():
+    """WORK/bench/<mode>/: per_group photos of each size but the largest in that mode, for acc bench's
+    per-stage times (the largest photos are in the throughput runs: the opencv baseline would take most of
+    the stage's time on them)."""
+    found = groups(work)
+    largest = max(float(label.split("mp")[0]) for label in found)
+    for label, paths in found.items():
+        if float(label.split("mp")[0]) == largest:
+            continue
         folder = work / "bench" / label.split()[1]
         folder.mkdir(parents=True, exist_ok=True)
         for i, path in enumerate(paths[:per_group]):
@@ -271,7 +277,7 @@ def main() -> int:
     p = sub.add_parser("throughput")
     p.add_argument("work", type=Path)
     p.add_argument("backends", nargs="+")
-    p.add_argument("--seconds", type=float, default=4.0, help="how long each timed run should last")
+    p.add_argument("--seconds", type=float, default=3.0, help="how long each timed run should last")
     p = sub.add_parser("report")
     p.add_argument("work", type=Path)
     p.add_argument("out", type=Path)
