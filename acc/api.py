@@ -285,6 +285,8 @@ def colorize_files(
 
         return colorize_on_ray(files, out, opts, on_outcome or (lambda o: None), notice)
     with open_backend(opts) as backend, OutputDir(out) as outdir:
+        if backend.notice:
+            notice(backend.notice)
         if outdir.stale_removed:
             notice(f"removed {outdir.stale_removed} unfinished temporary file(s) of an interrupted run")
         with captured(stray=lambda text: notice(f"a library printed: {text}")) as messages:

@@ -19,6 +19,9 @@ from acc.probe import DEFAULT_MAX_PIXELS
 
 
 MAX_SATURATION = 4.0
+# batch_size when not set, per backend (others: Settings.batch_size). A GPU needs whole batches to be busy:
+# one launch, one codec call and one model call per 64 photos.
+DEFAULT_BATCH_SIZE = {"cuda": 64}
 
 
 class ConfigError(AccError):
@@ -134,4 +137,6 @@ def resolve_settings(config_file: Path | None, flags: dict[str, Any]) -> Setting
     """Defaults, overridden by the config file, overridden by flags that were given (not None)."""
     values: dict[str, Any] = load_config(config_file) if config_file else {}
     values.update({k: _check(k, v) for k, v in flags.items() if v is not None})
+    if "batch_size" not in values:
+        values["batch_size"] = DEFAULT_BATCH_SIZE.get(values.get("backend", Settings.backend), Settings.batch_size)
     return replace(Settings(), **values)

@@ -39,6 +39,9 @@ class ImageInfo:
     bits: int = 8  # bits per sample as stored
     data_offset: int = 0  # JPEG: where the first scan's entropy-coded data begins
     icc: bool = False  # an ICC profile is embedded (acc/workingspace.py may convert the photo on the host)
+    # JPEG only: three components stored as R, G, B rather than Y, Cb, Cr (an Adobe APP14 segment with
+    # transform 0, or components named R, G, B without one, as libjpeg reads them): the first is not luma.
+    rgb_coded: bool = False
 
     @property
     def pixels(self) -> int:
@@ -187,11 +190,13 @@ def _truncated(fmt: str) -> TruncatedImage:
 
 def _jpeg(src: Source) -> ImageInfo:
     """Walk the marker segments up to the first scan: SOFn gives size, depth, components and coding,
-    APP1 the orientation. Segments are skipped by their lengths, never read whole, except those."""
+    APP1 the orientation, APP0/APP14 how colour is coded. Segments are skipped by their lengths, never read
+    whole, except those."""
     pos, n = 2, src.size
     frame = None
     orientation = 1
     icc = False
+    jfif, adobe_transform = False, None
     while pos + 4 <= n:
         head = src.read(pos, 4)
         if head[0] != 0xFF:
@@ -213,19 +218,31 @@ def _jpeg(src: Source) -> ImageInfo:
             if len(segment) < 6:
                 raise _truncated("JPEG")
             bits, height, width, components = struct.unpack(">BHHB", segment)
+            ids = src.read(pos + 10, 3 * components)[::3]  # each component: id, sampling, table
             # SOF0/1 baseline/extended Huffman; everything else is progressive, lossless or arithmetic.
-            frame = (width, height, marker not in (0xC0, 0xC1), components, bits)
+            frame = (width, height, marker not in (0xC0, 0xC1), components, bits, ids)
+        elif marker == 0xE0:
+            jfif = jfif or src.read(pos + 4, 5) == b"JFIF\x00"
         elif marker == 0xE1:
             segment = src.read(pos + 4, length - 2)
             if segment[:6] == b"Exif\x00\x00":
                 orientation = _exif_orientation(segment[6:])
         elif marker == 0xE2:
             icc = icc or src.read(pos + 4, 12) == b"ICC_PROFILE\x00"
+        elif marker == 0xEE:
+            segment = src.read(pos + 4, 12)
+            if segment[:5] == b"Adobe" and len(segment) == 12:
+                adobe_transform = segment[11]
         elif marker == 0xDA:  # start of scan: entropy-coded data follows
             if frame is None:
                 raise CorruptImage("corrupt JPEG: scan before frame header")
-            width, height, progressive, components, bits = frame
-            return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length, icc)
+            width, height, progressive, components, bits, ids = frame
+            # libjpeg's rule (jdapimin.c, default_decompress_parms): JFIF means YCbCr, else Adobe's transform
+            # decides, else the component ids.
+            rgb_coded = components == 3 and not jfif and (adobe_transform == 0 or (adobe_transform is None and
+                                                                                  ids == b"RGB"))  # fmt: skip
+            return ImageInfo("jpeg", width, height, progressive, orientation, components, bits, pos + 2 + length,
+                             icc=icc, rgb_coded=rgb_coded)
         elif marker == 0xD9:
             break
         pos += 2 + length

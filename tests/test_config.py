@@ -74,6 +74,15 @@ def test_defaults() -> None:
     assert 2 <= s.workers <= 8
 
 
+def test_the_default_batch_size_depends_on_the_backend(tmp_path: Path) -> None:
+    """A GPU is busy only with whole batches: 64 photos a batch on cuda, unless a flag or the file says."""
+    assert resolve_settings(None, {"backend": "cuda"}).batch_size == 64
+    assert resolve_settings(None, {"backend": "cpu"}).batch_size == 4
+    assert resolve_settings(None, {"backend": "cuda", "batch_size": 8}).batch_size == 8
+    assert resolve_settings(write(tmp_path, "backend: cuda\n"), {}).batch_size == 64
+    assert resolve_settings(write(tmp_path, "backend: cuda\nbatch_size: 16\n"), {}).batch_size == 16
+
+
 def test_config_file_with_every_key(tmp_path: Path) -> None:
     import yaml
 

@@ -1,8 +1,8 @@
-"""The cuda backend end to end in emulation (numba-cuda's simulator for the kernels, libjpeg-turbo and ONNX
-Runtime on the CPU for the codecs and the model): the same backend code a GPU runs, against the cpu
-backend. Photos are small and the model is the linear test model at 32 x 32 (the simulator runs a Python
-thread per CUDA thread). Tolerance: outputs within 1 level of the cpu backend's everywhere, and equal on
-at least 99.9 % of values (the kernels share the CPU's maths; tests/test_cuda_kernels.py) except for
+"""The cuda backend end to end in emulation (numba-cuda's simulator for the kernels, nvImageCodec on its CPU
+backends for the codecs, ONNX Runtime on the CPU for the model): the same backend code a GPU runs, against
+the cpu backend. Photos are small and the model is the linear test model at 32 x 32 (the simulator runs a
+Python thread per CUDA thread). Tolerance: outputs within 1 level of the cpu backend's everywhere, and equal
+on at least 99.9 % of values (the kernels share the CPU's maths; tests/test_cuda_kernels.py) except for
 colour images in formats other than JPEG: there the cuda backend takes L through an 8-bit gray of the
 same luminance (as the Ascend backend), the cpu backend exactly, and 1-level differences are common
 (17 % of values on the test's colour PNG).
@@ -10,6 +10,7 @@ same luminance (as the Ascend backend), the cpu backend exactly, and 1-level dif
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -22,21 +23,21 @@ import pytest
 pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install 'acc-colorize[cuda]')")
 
 from acc.backends import BackendError, OutputFormat, create_backend  # noqa: E402
-from acc.backends.cuda.backend import ENCODER_ENV, CudaBackend, Row  # noqa: E402
-from acc.kernels.cuda.target import CudaUnavailable, numba_cuda  # noqa: E402
+from acc.backends.cuda import backend as cuda_backend  # noqa: E402
+from acc.backends.cuda.backend import ENCODER_ENV, CudaBackend, Row, padded  # noqa: E402
+from acc.backends.cuda.codecs import NvDecoder, NvEncoder  # noqa: E402
+from acc.kernels.cuda.target import numba_cuda  # noqa: E402
 from acc.models import resolve  # noqa: E402
 from acc.probe import probe  # noqa: E402
 from conftest import build_linear_model, color_photo, encode, gradient_photo, write_registry  # noqa: E402
+from cuda_support import emulation_or_skip  # noqa: E402
 
 PNG = OutputFormat(kind="png")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def simulator():
-    try:
-        return numba_cuda(emulate=True)
-    except CudaUnavailable as exc:
-        pytest.skip(f"{exc} (these tests run the simulator)")
+    return emulation_or_skip()
 
 
 def small_model_dir(folder: Path) -> Path:
@@ -181,6 +182,70 @@ def test_predictions_are_in_lab_units(backends, spec) -> None:
     cuda.release(frame)
 
 
+def test_batch_sizes_the_model_sees() -> None:
+    assert [padded(n) for n in (1, 2, 3, 5, 33, 64, 65, 130)] == [1, 2, 4, 8, 64, 64, 128, 192]
+
+
+def test_the_model_sees_padded_batches_and_each_photo_gets_its_own_prediction(spec, monkeypatch) -> None:
+    """3 photos make a model batch of 4 (cuDNN meets few shapes): its last row repeats the last photo, and the
+    3 predictions are what each photo gets alone. Rows taken out of order are gathered, and padded alike."""
+    backend = CudaBackend(spec, emulate=True)
+    seen = []
+    model = backend.runner
+    monkeypatch.setattr(backend, "runner", lambda x, stream: seen.append(x.shape[0]) or model(x, stream))
+    datas = [encode(gradient_photo(20 + i, 30, seed=60 + i), ".jpg") for i in range(3)]
+    frames = backend.decode_batch([(d, probe(d)) for d in datas])
+    inputs = backend.model_input_batch(frames)
+    x = inputs[0].array.copy_to_host()
+    assert x.shape[0] == 4 and np.array_equal(x[3], x[2]) and not np.array_equal(x[1], x[2])
+    together = [np.asarray(r.array[r.index].copy_to_host()) for r in backend.infer(inputs)]
+    shuffled = backend.infer([inputs[2], inputs[0], inputs[1]])
+    alone = [backend.infer([backend.model_input(f)])[0] for f in frames]
+    assert seen == [4, 4, 1, 1, 1]
+    for k, (row, twin) in enumerate(zip(alone, [shuffled[1], shuffled[2], shuffled[0]])):
+        np.testing.assert_allclose(together[k], row.array[0].copy_to_host(), atol=1e-5)
+        np.testing.assert_allclose(together[k], twin.array[twin.index].copy_to_host(), atol=1e-5)
+    for frame in frames:
+        backend.release(frame)
+    backend.close()
+
+
+ALLOCATORS = ("device_array", "device_array_like", "to_device", "pinned_array", "mapped_array")
+
+
+@contextlib.contextmanager
+def allocations_counted(into: list[str]):
+    """Every numba.cuda allocation made inside the block, by function name, appended to `into`."""
+    cuda = numba_cuda(emulate=True)
+    with pytest.MonkeyPatch.context() as m:
+        for name in ALLOCATORS:
+            real = getattr(cuda, name)
+            m.setattr(cuda, name, lambda *args, _real=real, _name=name, **kw: into.append(_name) or _real(*args, **kw))
+        yield
+
+
+def test_a_warm_backend_allocates_no_device_memory_per_batch(spec) -> None:
+    """Buffers come from the pool and the per-photo numbers from a reused pinned staging array: on a GPU an
+    allocation or a free can make the whole device wait. (infer is left out: emulation's model runs on the
+    host, through copies.)"""
+    backend = CudaBackend(spec, emulate=True)
+    datas = [encode(gradient_photo(20 + i, 30, seed=70 + i), ".jpg") for i in range(3)]
+    allocations: list[str] = []
+    for warm in (True, False):  # the first batch fills the pool and this thread's staging
+        with allocations_counted([] if warm else allocations):
+            frames = backend.decode_batch([(d, probe(d)) for d in datas])
+            inputs = backend.model_input_batch(frames)
+        predictions = backend.infer(inputs)
+        with allocations_counted([] if warm else allocations):
+            outputs = backend.render_batch(frames, predictions, OutputFormat("jpeg", 90))
+        assert all(isinstance(o, bytes) for o in outputs)
+        for frame in frames:
+            backend.release(frame)
+        del inputs, predictions  # their memory goes back to the pool
+    assert allocations == []
+    backend.close()
+
+
 def test_a_batch_too_large_for_the_device_is_split(spec, monkeypatch) -> None:
     backend = CudaBackend(spec, emulate=True)
     real_take = backend.pool.take
@@ -201,15 +266,20 @@ def test_a_batch_too_large_for_the_device_is_split(spec, monkeypatch) -> None:
     backend.close()
 
 
+def pooled(backend: CudaBackend) -> list:
+    """The buffers the backend's pool keeps for reuse."""
+    return [buffer for kept in backend.pool._free.values() for buffer, _ in kept]
+
+
 def test_released_batches_return_to_the_pool_and_close_holds_nothing(spec) -> None:
     backend = CudaBackend(spec, emulate=True)
     data = photos()[0]
     frames = backend.decode_batch([(data, probe(data))] * 2)
     buffer = frames[0].batch.buffer
     backend.release(frames[0])
-    assert buffer not in sum(backend.pool._free.values(), [])  # one photo still holds it
+    assert not any(b is buffer for b in pooled(backend))  # one photo still holds it
     backend.release(frames[1])
-    assert any(b is buffer for b in sum(backend.pool._free.values(), []))
+    assert any(b is buffer for b in pooled(backend))
     backend.close()
     backend.close()
     assert not backend.pool._free
@@ -224,14 +294,27 @@ def test_host_memory_estimate_covers_decode_and_encode(backends) -> None:
     assert cuda.host_bytes(probe(png)) == 30 * 44 * 104  # host decode of a colour PNG, float64 luminance
 
 
+def test_emulation_runs_nvimgcodec_on_its_cpu_backends(backends) -> None:
+    cuda, _ = backends
+    assert isinstance(cuda.decoder, NvDecoder) and isinstance(cuda.jpeg_encoder, NvEncoder)
+    assert "CPU backends" in cuda.decoder.name and "CPU backends" in cuda.jpeg_encoder.name
+
+
 def test_encoder_choice(spec, monkeypatch) -> None:
     monkeypatch.setenv(ENCODER_ENV, "gpu")
-    with pytest.raises(BackendError, match="needs a GPU"):
-        CudaBackend(spec, emulate=True)
+    backend = CudaBackend(spec, emulate=True)
+    assert isinstance(backend.jpeg_encoder, NvEncoder)  # emulated: its CPU backends
+    backend.close()
     with pytest.raises(BackendError, match="must be one of"):
         CudaBackend(spec, emulate=True, jpeg_encoder="fastest")
     backend = CudaBackend(spec, emulate=True, jpeg_encoder="host")
     assert backend.jpeg_encoder is backend.png_encoder
+    backend.close()
+    monkeypatch.setattr(cuda_backend, "nvimgcodec_reason", lambda: "nvImageCodec is not installed (test)")
+    with pytest.raises(BackendError, match="=gpu: nvImageCodec is not installed"):
+        CudaBackend(spec, emulate=True)
+    backend = CudaBackend(spec, emulate=True, jpeg_encoder="auto")  # without it: libjpeg-turbo on the host
+    assert backend.jpeg_encoder is backend.png_encoder and backend.decoder is backend.host_decoder
     backend.close()
 
 
@@ -257,6 +340,7 @@ def test_acc_colorize_emulated_writes_what_the_cpu_backend_writes(tmp_path: Path
                                 timeout=300)  # fmt: skip
         assert result.returncode == 1, result.stderr  # the broken file fails, alone
         assert "broken.jpg" in result.stderr
+        assert ("--emulate: the CUDA kernels run in numba-cuda's simulator" in result.stderr) == (backend == "cuda")
     outputs = sorted((tmp_path / "cpu").glob("*.png"))
     assert len(outputs) == 3
     for want in outputs:

@@ -52,6 +52,7 @@ class Backend(ABC):
 
     name: ClassVar[str]
     batched: ClassVar[bool] = False  # True: decode and render take whole batches (see the module docstring)
+    notice: str | None = None  # what a user should know about how it runs here (said once, at the start)
 
     def __init__(self, model: ModelSpec, threads: int = 0) -> None:
         self.model = model

@@ -18,7 +18,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", help="cpu (default), opencv (the baseline) ... `acc doctor` says what runs here")
     parser.add_argument("--model", help="model name from `acc models list` (default: the registry's default)")
     parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
-    parser.add_argument("--batch-size", type=int, help="photos per model call (default 4)")
+    parser.add_argument("--batch-size", type=int, help="photos per model call (default 4; 64 on cuda)")
     parser.add_argument("--workers", type=int, help="threads for decoding and rendering (default: cores, 2..8)")
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default 0: its own choice)")
     parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")

@@ -9,7 +9,8 @@ A batch lives in flat buffers: photo n's luma is heights[n] x widths[n] bytes, r
 offsets[n] on; AbMerge writes its 3 x heights[n] x widths[n] output bytes from out_offsets[n] on. One launch covers the batch: grid
 (blocks, N), block row n works on photo n with a grid-stride loop. The per-pixel maths is the CPU
 kernels' own (kernels/cpu: tap, srgb_indices, the same tables), called from the device code, so the
-two devices sample and round alike; the tables sit in constant memory.
+two devices sample and round alike; the tables are arguments, read through the L1 cache (constant memory
+would serve a warp's different entries one at a time).
 
 The kernel modules import numba.cuda as target.py left it: call target.numba_cuda(emulate) first.
 """

@@ -29,6 +29,14 @@ def compile_all(cc: tuple[int, int]) -> dict[str, str]:
     return ptx
 
 
+def ptx_isa(ptx: str) -> str:
+    """The PTX ISA version a PTX text declares ('.version 9.0'): the newest a driver or linker must take."""
+    for line in ptx.splitlines():
+        if line.startswith(".version"):
+            return line.split()[1]
+    return "unknown"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cc", default="9.0", help="compute capability, major.minor (default 9.0: H100/H200)")
@@ -41,8 +49,7 @@ def main() -> int:
         print(f"acc: PTX build failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     for name, text in ptx.items():
-        print(f"{name}: {len(text)} bytes of PTX for sm_{cc[0]}{cc[1]}, "
-              f"{text.count('.const ')} constant-memory tables")  # fmt: skip
+        print(f"{name}: {len(text)} bytes of PTX ISA {ptx_isa(text)} for sm_{cc[0]}{cc[1]}")
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / f"{name}.ptx").write_text(text)

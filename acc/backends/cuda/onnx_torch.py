@@ -185,7 +185,8 @@ class OnnxModule(torch.nn.Module):
     """An ONNX graph as a torch module: forward(*inputs) -> the graph's outputs (one tensor or a tuple).
 
     Float initializers and constants are buffers (they follow .to(device, dtype)); integer ones stay
-    host tensors, for shape arithmetic.
+    host tensors, for shape arithmetic, and so do Resize's roi and scales (read on the host per call: on
+    the GPU that read would wait for the device).
     """
 
     def __init__(self, model: onnx.ModelProto) -> None:
@@ -198,6 +199,7 @@ class OnnxModule(torch.nn.Module):
                              "interpreter (install onnxruntime-gpu to run this model on the GPU)")  # fmt: skip
         self._host: dict[str, torch.Tensor] = {}
         self._buffers_by_value: dict[str, str] = {}
+        self._host_floats = {name for node in graph.node if node.op_type == "Resize" for name in node.input[1:3]}
         for init in graph.initializer:
             self._keep(init.name, numpy_helper.to_array(init))
         self._nodes = []
@@ -215,7 +217,9 @@ class OnnxModule(torch.nn.Module):
 
     def _keep(self, name: str, array: np.ndarray) -> None:
         tensor = _tensor(array)
-        if tensor.is_floating_point():
+        if tensor.is_floating_point() and name in self._host_floats:
+            self._host[name] = tensor.float()
+        elif tensor.is_floating_point():
             buffer = f"v{len(self._buffers_by_value)}"
             self.register_buffer(buffer, tensor.float())
             self._buffers_by_value[name] = buffer
