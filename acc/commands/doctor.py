@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"user model folder: {settings.model_dir or default_model_dir()}")
     _print_models(settings.model_dir)
     try:
-        spec = resolve(settings.model, settings.model_dir)
+        spec = resolve(settings.model, settings.model_dir, settings.backend)
         status = file_status(spec)
         print(f"model: {spec.name} ({'bundled' if spec.bundled else 'user'}) {spec.path}: {status}")
         healthy = healthy and status == "verified"
