@@ -25,6 +25,9 @@ from acc.errors import AccError
 from acc.machine import has_vnni
 
 USER_MODEL_DIR_ENV = "ACC_MODEL_DIR"
+# libyaml's safe loader where PyYAML was built with it: the same documents, 8x faster than the pure-Python
+# one (the registry is read several times at every start)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ModelError(AccError):
@@ -83,7 +86,7 @@ def bundled_dir() -> Path:
 def read_registry(path: Path) -> dict[str, Any]:
     """A registry file as a document, checked to be a mapping whose sections are mappings."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k) or {}, dict) for k in ("models", "fetchable")):
