@@ -23,8 +23,9 @@ The bound: what the runner could reach if every core did nothing but the stages,
 process's CPU time, so threads a stage starts count too): per photo the median of decode + model_input
 + render, plus the model's core-seconds per image (model only); cores = min(workers, this process's
 cores). bound = cores x photos / the sum of their costs. The end-to-end rate over the bound says how
-much of the machine the runner turns into photos; its share of the cores it kept busy (CPU time of the
-run / (seconds x cores)) tells a runner that idles from a machine that other work keeps busy.
+much of the machine the runner turns into photos. Two more figures tell a runner that idles or wastes from a
+machine that other work keeps busy: how busy the run kept the cores (its CPU time / (seconds x cores)), and
+the share of that CPU time its photos' stages account for (the rest is the runner's own work).
 """
 
 from __future__ import annotations
@@ -369,6 +370,9 @@ def report(bench: Bench, rounds: int, warmup: int, model: str) -> dict[str, Any]
             "cores": bench.cores,
             "x_bound": rate / bound,
             "cores_busy": float(np.median([r["cpu_seconds"] / (r["seconds"] * bench.cores) for r in runs])),
+            # of the CPU time the run got, the share its photos' stages account for (1: no runner overhead)
+            "stage_share_of_cpu": float(np.median([r["ok"] / len(photos) * sum(costs) / r["cpu_seconds"]
+                                                   for r in runs])),
         }
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -428,8 +432,8 @@ def format_table(rep: dict[str, Any]) -> str:
             lines.append(f"  {name:8} {stats['images_per_s']:8.2f} images/s {stats['megapixels_per_s']:8.1f} MP/s"
                          f"   {stats['x_model_only']:.2f}x model-only   bound {stats['bound_images_per_s']:.2f} "
                          f"images/s ({stats['cores']} cores): {stats['x_bound']:.2f} of it; cores busy "
-                         f"{stats['cores_busy']:.2f}; {stats['photos_per_run']} photos, "
-                         f"{stats['seconds_p50']:.1f} s a run{failed}")  # fmt: skip
+                         f"{stats['cores_busy']:.2f}, stages {stats['stage_share_of_cpu']:.2f} of its CPU; "
+                         f"{stats['photos_per_run']} photos, {stats['seconds_p50']:.1f} s a run{failed}")  # fmt: skip
     return "\n".join(lines)
 
 

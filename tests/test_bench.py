@@ -85,7 +85,7 @@ def test_bench_writes_table_json_and_chart(tmp_path: Path, corpus: Path, models:
         assert e2e["x_model_only"] == pytest.approx(e2e["images_per_s"] / rep["model_only"][name]["images_per_s"])
         assert e2e["cores"] == 1 and e2e["photos_per_run"] == 8  # --workers 1; --steady-seconds 0: one copy
         assert e2e["x_bound"] == pytest.approx(e2e["images_per_s"] / e2e["bound_images_per_s"])
-        assert 0 < e2e["cores_busy"]
+        assert 0 < e2e["cores_busy"] and 0 < e2e["stage_share_of_cpu"]
     assert "of it; cores busy" in out
     chart = cv2.imread(str(tmp_path / "r.png"))
     assert chart is not None and chart.shape[1] == 900 and chart.shape[0] > 200
