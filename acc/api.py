@@ -30,7 +30,7 @@ from acc.errors import BadImage, UnsupportedImage
 from acc.inputs import InputSet
 from acc.libmessages import captured
 from acc.metadata import MetadataPolicy, check, decode_taken_in, finish, tool_name
-from acc.models import file_status, load_catalogue, load_registry, resolve
+from acc.models import default_for, file_status, load_catalogue, load_registry, resolve
 from acc.outdir import OutputDir
 from acc.pipeline import Outcome, RunOptions, Runner, Summary
 from acc.probe import ImageInfo, probe
@@ -56,7 +56,7 @@ def metadata_policy(settings: Settings) -> MetadataPolicy:
 
 def open_backend(settings: Settings) -> Backend:
     """The settings' model (verified, saturation applied) loaded on the settings' backend."""
-    spec = resolve(settings.model, settings.model_dir).with_saturation(settings.saturation)
+    spec = resolve(settings.model, settings.model_dir, settings.backend).with_saturation(settings.saturation)
     return create_backend(settings.backend, spec, threads=settings.threads, exact_l=settings.exact_l,
                           emulate=settings.emulate)  # fmt: skip
 
@@ -68,7 +68,7 @@ class Colorizer:
     Args:
         model: a name from acc.models() (None: the registry's default, the embedded acc-tiny).
         backend: "cpu" (default), "opencv" (the baseline), "ascend", "cuda"; see acc.backends().
-        threads: ONNX Runtime threads (0: its default).
+        threads: ONNX Runtime threads per inference (0: one).
         saturation: scale of the predicted chroma (1: as the model predicts; 0: gray).
         **settings: other configuration keys (model_dir, exact_l, emulate, max_pixels, batch_size).
 
@@ -302,7 +302,7 @@ class ModelInfo:
     where: str  # "bundled", "user" (installed in the model folder) or "fetchable" (acc models fetch NAME)
     status: str  # "verified", "not installed", or why its file fails ("FAILS: checksum mismatch ...")
     description: str
-    default: bool
+    default: bool  # the model the cpu backend runs unless told otherwise, on this machine (models.default_for)
     path: Path | None
 
 
@@ -310,7 +310,8 @@ def models(model_dir: str | PathLike[str] | None = None) -> list[ModelInfo]:
     """Every model acc knows, installed or fetchable, with its file checked against its SHA-256.
     Raises acc.ModelError when a registry is damaged."""
     folder = Path(model_dir).expanduser() if model_dir else None
-    default, specs = load_registry(folder)
+    _, specs = load_registry(folder)
+    default = default_for("cpu")  # what a Colorizer() or `acc colorize` runs here unless told otherwise
     infos = [ModelInfo(name, "bundled" if spec.bundled else "user", file_status(spec), spec.description,
                        name == default, spec.path) for name, spec in specs.items()]  # fmt: skip
     infos += [ModelInfo(name, "fetchable", "not installed", item.entry.get("description", ""), False, None)

@@ -375,10 +375,12 @@ def colorize_on_ray(
     if settings.backend not in BACKENDS:
         backend_class(settings.backend)  # raises BackendError naming the known backends; whether a known
         # backend runs is for the workers to say (a driver without a GPU runs cuda workers)
-    spec = resolve(settings.model, settings.model_dir).with_saturation(settings.saturation)
+    spec = resolve(settings.model, settings.model_dir, settings.backend).with_saturation(settings.saturation)
     read_verified(spec)  # a damaged model fails here, before the cluster is asked for anything
-    # Workers find the model where the driver does (shared storage), not in their own home folders.
-    worker_settings = replace(settings, model_dir=(settings.model_dir or default_model_dir()).absolute(), ray=None)
+    # Workers find the model where the driver does (shared storage), not in their own home folders, and
+    # run the model the driver chose (a default can depend on the CPU: models.default_for).
+    model_dir = (settings.model_dir or default_model_dir()).absolute()
+    worker_settings = replace(settings, model=spec.name, model_dir=model_dir, ray=None)
     options = run_options(settings)
     summary = Summary()
     start = time.perf_counter()

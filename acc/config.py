@@ -6,7 +6,6 @@ or a bad value is an error that names the key, so a typo never passes silently.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 
 from acc.errors import AccError
 from acc.budget import parse_size
+from acc.machine import usable_cores
 from acc.probe import DEFAULT_MAX_PIXELS
 
 
@@ -34,8 +34,8 @@ class Settings:
     model: str | None = None  # None: the registry's default
     model_dir: Path | None = None  # None: $ACC_MODEL_DIR or ~/.local/share/acc/models
     batch_size: int = 4
-    workers: int = max(2, min(8, os.cpu_count() or 2))
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default
+    workers: int = min(64, usable_cores())  # compute slots: one stage (or inference) per core at once
+    threads: int = 0  # ONNX Runtime intra-op threads per inference; 0: one (acc/inference.py)
     format: str = "jpeg"
     quality: int = 95
     overwrite: bool = False

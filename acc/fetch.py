@@ -18,17 +18,18 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 from tqdm import tqdm
 
 from acc.models import Fetchable, ModelError, ModelSpec, bundled_dir, load_catalogue, load_registry, read_registry
-from acc.models import sha256_bytes
+from acc.models import sha256_bytes, user_spec
 
 TIMEOUT_S = 30  # per connect and per read: a stalled server fails the fetch instead of hanging it
 CHUNK = 1 << 20
@@ -73,7 +74,12 @@ def fetch(name: str, model_dir: Path, source: Path | None = None) -> ModelSpec:
         except convert.ConvertError as exc:
             raise FetchError(f"cannot convert {source}: {exc}; nothing was installed") from None
         del data  # the weights file's bytes: not needed while ONNX Runtime checks the graph
-        return _install(item, model_dir, replace(spec, sha256=sha256_bytes(spec.path.read_bytes())))
+        converted = replace(spec, sha256=sha256_bytes(spec.path.read_bytes()))
+        card = bundled_dir() / item.entry["card"] if item.entry.get("card") else None
+        try:
+            return install(model_dir, name, item.registry_entry, converted, card)
+        except ModelError as exc:
+            raise FetchError(str(exc)) from None
 
 
 def _convert_module() -> ModuleType:
@@ -129,43 +135,48 @@ def _check_weights(item: Fetchable, data: bytes, source: Path) -> None:
         )
 
 
-def _install(item: Fetchable, model_dir: Path, converted: ModelSpec) -> ModelSpec:
-    """Check the converted ONNX, move it (and the card) in, then commit by replacing the registry."""
+def install(model_dir: Path, name: str, entry: Callable[[str, str], dict[str, Any]], converted: ModelSpec,
+            card: Path | None = None) -> ModelSpec:  # fmt: skip
+    """Install the ONNX `converted` (in a work folder inside model_dir) as model `name`: check it against its
+    contract, move it (and its `card`) in, then commit by replacing the registry, whose entry for it is
+    entry(file name, sha256). Used by fetch and by `acc models quantize`. Raises ModelError, having
+    installed nothing."""
     from acc.inference import OrtColorizer  # onnxruntime: only once there is something to check
 
     try:
         OrtColorizer(converted)  # the graph must match the declared contract
     except ModelError as exc:
-        raise FetchError(f"{exc}; nothing was installed") from None
+        raise ModelError(f"{exc}; nothing was installed") from None
     with _registry_lock(model_dir):  # read, change and replace the registry as one step
-        return _commit(item, model_dir, converted)
+        return _commit(model_dir, name, entry, converted, card)
 
 
-def _commit(item: Fetchable, model_dir: Path, converted: ModelSpec) -> ModelSpec:
+def _commit(model_dir: Path, name: str, entry: Callable[[str, str], dict[str, Any]], converted: ModelSpec,
+            card: Path | None) -> ModelSpec:  # fmt: skip
     registry = model_dir / "registry.yaml"
     try:
         doc = read_registry(registry) if registry.is_file() else {}  # re-read: keep what changed meanwhile
     except ModelError as exc:
-        raise FetchError(f"{exc}; nothing was installed") from None
+        raise ModelError(f"{exc}; nothing was installed") from None
     work, sha = converted.path.parent, converted.sha256
-    file = f"{item.name}-{sha[:12]}.onnx"
+    file = f"{name}-{sha[:12]}.onnx"
     models = doc.setdefault("models", {})
-    old = (models.get(item.name) or {}).get("file")
-    models[item.name] = item.registry_entry(file, sha)
+    old = (models.get(name) or {}).get("file")
+    models[name] = entry(file, sha)
     (work / "registry.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    if card := item.entry.get("card"):
-        shutil.copyfile(bundled_dir() / card, work / card)
-        os.replace(work / card, model_dir / card)
+    if card is not None:
+        shutil.copyfile(card, work / card.name)
+        os.replace(work / card.name, model_dir / card.name)
     os.replace(converted.path, model_dir / file)  # no registry names this file yet
     try:
         os.replace(work / "registry.yaml", registry)  # the commit
     except OSError as exc:
         if old != file:
             (model_dir / file).unlink(missing_ok=True)
-        raise FetchError(f"cannot update {registry}: {exc.strerror}; nothing was installed") from None
+        raise ModelError(f"cannot update {registry}: {exc.strerror}; nothing was installed") from None
     if old and old != file:
-        (model_dir / old).unlink(missing_ok=True)  # the previous conversion, no longer referenced
-    return item.spec(model_dir, file, sha)
+        (model_dir / old).unlink(missing_ok=True)  # the previous file, no longer referenced
+    return user_spec(name, models[name], model_dir)
 
 
 @contextmanager

@@ -1,7 +1,10 @@
 """ONNX Runtime inference on the CPU, shared by every backend that runs the model on the host.
 
-Sessions are tuned for a batch runner that decodes and renders on the same cores: a fixed number of
-intra-op threads, no spinning, one inter-op thread, every graph optimization. The optimized graph is
+Sessions are tuned for a batch runner that decodes and renders on the same cores: one intra-op thread
+unless asked for more (the runner runs one inference per core at once instead: acc/pipeline.py; an
+inference spread over several threads waits at every layer for the slowest of them, and on a busy
+machine that is one the scheduler has just given to a decoder), no spinning, one inter-op thread,
+every graph optimization. The optimized graph is
 cached on disk (cache_dir()/ort), keyed by the model's SHA-256, the ONNX Runtime version and the CPU
 (the layout optimizations are specific to the instruction set), so later runs skip the optimization;
 the cached file is checked against the digest recorded when it was written, like every model load.
@@ -47,7 +50,7 @@ def _cpu_signature() -> str:
 
 def session_options(threads: int, level: ort.GraphOptimizationLevel) -> ort.SessionOptions:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, one per physical core
+    options.intra_op_num_threads = threads or 1  # 0: acc's default, one (see the module docstring)
     options.inter_op_num_threads = 1  # the graph is a chain: nothing to run side by side
     # Spinning threads steal the cores that decode and render run on between model calls.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")

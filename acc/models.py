@@ -22,8 +22,12 @@ from typing import Any
 import yaml
 
 from acc.errors import AccError
+from acc.machine import has_vnni
 
 USER_MODEL_DIR_ENV = "ACC_MODEL_DIR"
+# libyaml's safe loader where PyYAML was built with it: the same documents, 8x faster than the pure-Python
+# one (the registry is read several times at every start)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ModelError(AccError):
@@ -46,11 +50,20 @@ class ModelSpec:
     bundled: bool
     card: Path | None = None
     saturation: float = 1.0  # the chroma gain folded into ab_scale (with_saturation)
+    precision: str = "fp32"  # "int8": quantized (QDQ), for the backends that run ONNX Runtime on the host
+    quantized_from: str | None = None  # the float model an int8 one was made from
 
     def with_saturation(self, saturation: float) -> ModelSpec:
         """This model with its predicted chroma scaled by `saturation`: a scale of the output contract,
         so every backend applies it where it applies ab_scale (renderers clamp to the sRGB gamut)."""
         return replace(self, ab_scale=self.ab_scale * saturation / self.saturation, saturation=saturation)
+
+    def contract(self) -> dict[str, Any]:
+        """The registry's input and output declarations of this model (saturation not applied)."""
+        scale = self.ab_scale / self.saturation
+        return {"input": {"name": self.input_name, "size": list(self.input_size), "l_offset": self.l_offset,
+                          "l_scale": self.l_scale},
+                "output": {"name": self.output_name, "size": list(self.output_size), "ab_scale": scale}}  # fmt: skip
 
     @property
     def recipe(self) -> str:
@@ -73,7 +86,7 @@ def bundled_dir() -> Path:
 def read_registry(path: Path) -> dict[str, Any]:
     """A registry file as a document, checked to be a mapping whose sections are mappings."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k) or {}, dict) for k in ("models", "fetchable")):
@@ -105,6 +118,8 @@ def _spec(name: str, entry: dict[str, Any], folder: Path, bundled: bool, registr
             ab_scale=float(out.get("ab_scale", 1.0)),
             bundled=bundled,
             card=folder / entry["card"] if entry.get("card") else None,
+            precision=str(entry.get("precision", "fp32")),
+            quantized_from=str(entry["quantized"]["from"]) if entry.get("quantized") else None,
         )
     except (KeyError, TypeError) as exc:
         raise ModelError(f"{where}: missing or malformed field {exc}") from None
@@ -127,7 +142,12 @@ class Fetchable:
         return {**self.entry, "file": file, "sha256": sha256, "source": source}
 
     def spec(self, folder: Path, file: str, sha256: str) -> ModelSpec:
-        return _spec(self.name, self.registry_entry(file, sha256), folder, False, folder / "registry.yaml")
+        return user_spec(self.name, self.registry_entry(file, sha256), folder)
+
+
+def user_spec(name: str, entry: dict[str, Any], folder: Path) -> ModelSpec:
+    """The spec of a user-registry `entry` for a model file in `folder`."""
+    return _spec(name, entry, folder, False, folder / "registry.yaml")
 
 
 def load_catalogue() -> dict[str, Fetchable]:
@@ -166,10 +186,19 @@ def load_registry(model_dir: Path | None = None) -> tuple[str, dict[str, ModelSp
     return default, specs
 
 
-def resolve(name: str | None = None, model_dir: Path | None = None) -> ModelSpec:
-    """The spec of model `name` (the registry's default when None)."""
-    default, specs = load_registry(model_dir)
-    name = name or default
+def default_for(backend: str | None) -> str:
+    """The bundled registry's default model for `backend`: on the cpu backend its int8_default where int8
+    runs fast and exact (x86 with VNNI: acc/quantize.py), else its default (float)."""
+    doc = read_registry(bundled_dir() / "registry.yaml")
+    if backend == "cpu" and doc.get("int8_default") and has_vnni():
+        return str(doc["int8_default"])
+    return str(doc.get("default", ""))
+
+
+def resolve(name: str | None = None, model_dir: Path | None = None, backend: str | None = None) -> ModelSpec:
+    """The spec of model `name`; when None, the default for `backend` (default_for)."""
+    _, specs = load_registry(model_dir)
+    name = name or default_for(backend)
     if name not in specs:
         if name in load_catalogue():
             where = f" --model-dir {model_dir}" if model_dir else ""

@@ -1,13 +1,19 @@
 """The batch runner: reads, decodes, infers, renders and writes photos with the stages overlapped.
 
     jobs --> [prepare: open, header, admit, read, decode, model_input] --> batch --> [infer] --> [render, write]
-              worker threads, bounded window                                main thread   worker threads, bounded window
+              worker threads, bounded window                          inference threads   worker threads, bounded window
+    the main thread: plans, forms batches in input order, reports and journals results in input order
 
-A host backend gets one photo per prepare and render call, from several worker threads at once; a
-batched (device) backend gets whole chunks of up to batch_size photos (Backend.batched). Memory is
-bounded twice: by count (at most `batch_size + workers` chunks being prepared and `2 * workers` being
-rendered) and by bytes (acc/budget.py: each photo is admitted, in input order, only once its charge
-fits the memory budget), so neither a million files nor a folder of 100 MP scans grows it. Results are
+A host backend gets one photo per prepare and render call, from several worker threads at once, and
+several batches inferred at once (Backend.infer_threadsafe); a batched (device) backend gets whole
+chunks of up to batch_size photos (Backend.batched), and one batch inferred at a time. At most
+`workers` stages compute at once, one per core (the compute slots): the thread split is the machine's
+cores, each running one decode, inference or render, rather than ONNX Runtime's threads and the
+workers' taking turns on the same cores. Memory is bounded twice: by count (at most `batch_size +
+workers` chunks being prepared, the batch being formed, and `2 * workers` chunks being rendered plus
+the batches being inferred beside the first) and by bytes (acc/budget.py: each photo is admitted, in
+input order, only once its charge fits the memory budget), so neither a million files nor a folder of
+100 MP scans grows it. Results are
 reported and journaled in input order. Each photo succeeds (possibly with warnings from its decoder),
 or fails with a one-line reason; a failure never stops the run. What does stop it:
 
@@ -212,6 +218,7 @@ class Runner:
         self._compute = threading.Semaphore(options.workers)
         self._stop_reason: str | None = None
         self._stop_lock = threading.Lock()
+        self._tasks: set[Future] = set()  # submitted to the pools and not done yet
 
     # the stages ------------------------------------------------------------------------------------
     def _prepare(self, chunk: list[Job]) -> tuple[list[_Slot | _Prepared], list[Job]]:
@@ -241,15 +248,15 @@ class Runner:
             admitted.append((job, src, cost))
         items: list[tuple[Job, bytes, Any, int]] = []
         decoded: list[tuple[tuple[Job, bytes, Any, int], Any, tuple[str, ...], Intake | None]] = []
+        for job, src, cost in admitted:  # reading waits on storage: outside the compute slots
+            try:
+                with src:
+                    items.append((job, src.read(), src.info, cost))
+            except (BadImage, OSError, MemoryError) as exc:
+                self.budget.release(cost)
+                results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
         try:
             with self._compute:
-                for job, src, cost in admitted:
-                    try:
-                        with src:
-                            items.append((job, src.read(), src.info, cost))
-                    except (BadImage, OSError, MemoryError) as exc:
-                        self.budget.release(cost)
-                        results[job.seq] = _Slot.done(job, self._failed(job, describe(exc)))
                 decoded = [(item, *d) for item, d in zip(items, self._decode(items))]
                 good = [d for d in decoded if not isinstance(d[1], Exception)]
                 inputs = self.backend.model_input_batch([frame for _, frame, _, _ in good]) if good else []
@@ -301,17 +308,31 @@ class Runner:
             results.append((frame, _warnings(intake) + tuple(alone.messages), intake))
         return results
 
-    def _finish(self, chunk: list[tuple[_Prepared, Any]]) -> list[Outcome]:
-        """Render, encode and write a chunk of photos; every photo's memory charge is given back."""
+    def _finish(self, predicted: Future, chunk: list[tuple[_Prepared, int]]) -> list[Outcome]:
+        """Once the batch's predictions are there, render, encode and write a chunk of its photos (each
+        with its index in the batch); every photo's memory charge is given back."""
         try:
-            frames = [p.frame for p, _ in chunk]
-            with self._compute:
-                try:
-                    encoded = self.backend.render_batch(frames, [pred for _, pred in chunk], self.options.fmt)
-                finally:
-                    for frame in frames:
-                        self.backend.release(frame)
-                return [self._write(p, self._finish_metadata(p, data)) for (p, _), data in zip(chunk, encoded)]
+            predictions = predicted.result()
+            outcomes: dict[int, Outcome] = {}
+            ready = []
+            for k, (p, i) in enumerate(chunk):
+                if isinstance(predictions[i], Exception):
+                    self.backend.release(p.frame)
+                    outcomes[k] = self._failed(p.job, f"inference failed: {predictions[i]}")
+                else:
+                    ready.append((k, p, predictions[i]))
+            if ready:
+                frames = [p.frame for _, p, _ in ready]
+                with self._compute:
+                    try:
+                        encoded = self.backend.render_batch(frames, [pred for _, _, pred in ready], self.options.fmt)
+                    finally:
+                        for frame in frames:
+                            self.backend.release(frame)
+                # writing waits on storage (fsync): outside the compute slots, so a core never idles on it
+                for (k, p, _), data in zip(ready, encoded):
+                    outcomes[k] = self._write(p, self._finish_metadata(p, data))
+            return [outcomes[k] for k in range(len(chunk))]
         finally:
             for p, _ in chunk:
                 self.budget.release(p.cost)
@@ -353,6 +374,11 @@ class Runner:
             return self._failed(job, describe(exc))
         return Outcome(job.source.display, "ok", None, job.target, prepared.pixels, prepared.warnings + late_warnings)
 
+    def _infer_batch(self, batch: list[_Prepared]) -> list[Any]:
+        """The inference task of a batch: it takes a compute slot, like the other stages."""
+        with self._compute:
+            return self._infer(batch)
+
     def _infer(self, batch: list[_Prepared]) -> list[Any]:
         """Predictions for a batch; when the batch fails, each photo is retried alone to isolate the fault."""
         inputs = [p.model_input for p in batch]
@@ -388,14 +414,22 @@ class Runner:
         limit = opts.memory_limit or default_limit()
         # The budget is what photos may add to what the process holds already (libraries, the model).
         self.budget = MemoryBudget(max(1, limit - resident_bytes()))
-        # Two pools, so that photos waiting for memory never keep the renders that free it from running;
-        # at most `workers` threads compute at once, as one pool would allow.
+        # At most `workers` threads compute at once (decode and model_input, inference, render and encode
+        # each take a slot), so that each core runs one stage and nothing waits for a core it shares;
+        # reading files and writing outputs wait on storage outside the slots. Separate pools, so that
+        # photos waiting for memory or renders waiting for their batch's inference never keep the tasks
+        # they wait for from running; twice as many threads as slots, so a thread waiting on storage
+        # leaves its core to another. Inferences run side by side when the backend allows it
+        # (infer_threadsafe: one ONNX Runtime thread each, acc/inference.py), else one at a time.
         self._compute = threading.Semaphore(opts.workers)
-        readers = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="acc-prepare")
-        writers = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="acc-render")
+        readers = ThreadPoolExecutor(max_workers=2 * opts.workers, thread_name_prefix="acc-prepare")
+        inferring = opts.workers if self.backend.infer_threadsafe else 1
+        inferrers = ThreadPoolExecutor(max_workers=inferring, thread_name_prefix="acc-infer")
+        writers = ThreadPoolExecutor(max_workers=2 * opts.workers, thread_name_prefix="acc-render")
         chunk_size = opts.batch_size if self.backend.batched else 1
         prepare_window = opts.batch_size + opts.workers  # entries being prepared
-        write_window = 2 * opts.workers * chunk_size  # photos being rendered and written
+        # photos being inferred (up to `inferring` batches beyond the first), rendered and written
+        write_window = 2 * opts.workers * chunk_size + (inferring - 1) * opts.batch_size
         plan_items = iter(items)
         # In input order: an Outcome already known, or a chunk being prepared (its jobs, its future).
         preparing: deque[Outcome | tuple[list[Job], Future]] = deque()
@@ -405,7 +439,7 @@ class Runner:
         exhausted = False
 
         def submit_prepare(jobs: list[Job], front: bool = False) -> None:
-            entry = (jobs, readers.submit(self._prepare, jobs))
+            entry = (jobs, self._submit(readers, self._prepare, jobs))
             preparing.appendleft(entry) if front else preparing.append(entry)
 
         def fill() -> None:
@@ -454,7 +488,7 @@ class Runner:
                     taken += results
                     n_ready += sum(isinstance(r, _Prepared) for r in results)
                     fill()  # keep the decoders busy while this batch is inferred
-                self._render(taken, writers, writing, chunk_size)
+                self._render(taken, inferrers, writers, writing, chunk_size)
                 self._drain(writing, keep=write_window)
                 fill()
             if self._stop_reason:
@@ -463,49 +497,54 @@ class Runner:
         except KeyboardInterrupt:
             self.summary.interrupted = True
             self._abandon(preparing)
-            self._drain_after_interrupt(writing)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            self._drain_after_interrupt(writing, deadline)
+            # What is still running is a stage of one photo, done in moments: wait for it (within the same
+            # bound), so that no thread of this run outlives it, unless one is stuck (a dead share, say).
+            for pool in (readers, inferrers, writers):
+                pool.shutdown(wait=False, cancel_futures=True)
+            wait(self._tasks.copy(), timeout=max(0.0, deadline - time.monotonic()))
         finally:
-            for pool in (readers, writers):
-                pool.shutdown(wait=not self.summary.interrupted, cancel_futures=True)
+            for pool in (readers, inferrers, writers):
+                pool.shutdown(wait=not (self.summary.interrupted and self._tasks), cancel_futures=True)
             self.summary.seconds = time.perf_counter() - start
             self.summary.bytes_written = self.outdir.bytes_written
             self.summary.stopped = self._stop_reason
         return self.summary
 
-    def _render(
-        self, taken: list[Outcome | _Slot | _Prepared], pool: ThreadPoolExecutor, writing: deque, chunk_size: int
-    ) -> None:
-        """Infer the prepared photos of `taken` and queue their rendering in chunks; results keep input order."""
+    def _render(self, taken: list[Outcome | _Slot | _Prepared], inferrers: ThreadPoolExecutor,
+                writers: ThreadPoolExecutor, writing: deque, chunk_size: int) -> None:  # fmt: skip
+        """Queue the inference of the prepared photos of `taken` and their rendering in chunks, each chunk
+        waiting for its batch's predictions; results keep input order. `writing` gets the entries only
+        once every slot has its future (a Ctrl-C meanwhile leaves it as it was)."""
         batch = [t for t in taken if isinstance(t, _Prepared)]
-        predictions = iter(self._infer(batch) if batch else [])
-        chunk: list[tuple[_Prepared, Any]] = []
+        predicted = self._submit(inferrers, self._infer_batch, batch) if batch else None
+        entries: list[Outcome | _Slot] = []
+        chunk: list[tuple[_Prepared, int]] = []
         slots: list[_Slot] = []
 
         def flush() -> None:
             if chunk:
-                future = pool.submit(self._finish, list(chunk))
+                future = self._submit(writers, self._finish, predicted, list(chunk))
                 for slot in slots:
                     slot.future = future
                 chunk.clear()
                 slots.clear()
 
+        place = 0  # of the next prepared photo in the batch
         for t in taken:
             if not isinstance(t, _Prepared):  # a planned outcome, or a photo that failed being prepared
-                writing.append(t)
-                continue
-            prediction = next(predictions)
-            if isinstance(prediction, Exception):
-                self.backend.release(t.frame)
-                self.budget.release(t.cost)
-                writing.append(_Slot.done(t.job, self._failed(t.job, f"inference failed: {prediction}")))
+                entries.append(t)
                 continue
             slot = _Slot(t.job, len(chunk))
             slots.append(slot)
-            writing.append(slot)
-            chunk.append((t, prediction))
+            entries.append(slot)
+            chunk.append((t, place))
+            place += 1
             if len(chunk) == chunk_size:
                 flush()
         flush()
+        writing.extend(entries)
 
     def _abandon(self, preparing: deque) -> None:
         """Drop the photos not yet prepared: they are redone next run (nothing of them was written)."""
@@ -544,13 +583,19 @@ class Runner:
             self._report(job, outcome)
         return True
 
-    def _drain_after_interrupt(self, writing: deque) -> None:
-        """Finish the photos being written, waiting DRAIN_SECONDS at most, and say what is waited for."""
+    def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future:
+        future = pool.submit(fn, *args)
+        self._tasks.add(future)
+        future.add_done_callback(self._tasks.discard)
+        return future
+
+    def _drain_after_interrupt(self, writing: deque, deadline: float) -> None:
+        """Finish the photos being written, waiting until `deadline` at most, and say what is waited for."""
         busy = [e.job.source.display for e in writing if isinstance(e, _Slot) and not _done(e)]
         if busy:
             self.on_notice(f"stopping: finishing {len(busy)} photo(s) being written: {_listing(busy)} "
                            f"(at most {DRAIN_SECONDS:g} s; interrupt again to stop at once)")  # fmt: skip
-        if not self._drain(writing, keep=0, deadline=time.monotonic() + DRAIN_SECONDS):
+        if not self._drain(writing, keep=0, deadline=deadline):
             stuck = [e.job.source.display for e in writing if isinstance(e, _Slot) and not _done(e)]
             self.on_notice(f"stopping without waiting longer for: {_listing(stuck)} (they are redone next run)")
 

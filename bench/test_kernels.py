@@ -1,6 +1,7 @@
 """The cpu backend's kernels and the codecs under every host backend, per photo size.
 
     pytest bench/test_kernels.py --benchmark-enable --benchmark-group-by=func
+    pytest bench/test_kernels.py -k "ab_merge and one" --benchmark-enable --benchmark-json=k.json  # ns a pixel
 
 The codec floor (libjpeg-turbo luma decode + 4:2:0 encode) is what no CPU pipeline can go below.
 """
@@ -8,6 +9,7 @@ The codec floor (libjpeg-turbo luma decode + 4:2:0 encode) is what no CPU pipeli
 from __future__ import annotations
 
 import cv2
+import numba
 import numpy as np
 import pytest
 import simplejpeg
@@ -28,13 +30,21 @@ def planes(photos) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+@pytest.mark.parametrize("threads", ["one core", "all cores"])
 @pytest.mark.parametrize("size", SIZES)
-def test_ab_merge(benchmark, planes, size: float) -> None:
+def test_ab_merge(benchmark, planes, size: float, threads: str) -> None:
+    """The render kernel (ab upsample, merge, Lab -> sRGB) on the corpus photo's luma; extra_info has
+    its median time per output pixel (ns_per_pixel)."""
     codes = planes[size][0]
     fy, y = merge_tables(gray_l_table(8))
     ab = np.random.default_rng(0).normal(0, 30, (2, 56, 56)).astype(np.float32)
     out = np.empty((*codes.shape, 3), np.uint8)
-    benchmark(ab_merge, codes, fy, y, ab, out)
+    numba.set_num_threads(1 if threads == "one core" else numba.config.NUMBA_NUM_THREADS)
+    try:
+        benchmark(ab_merge, codes, fy, y, ab, out)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    benchmark.extra_info["ns_per_pixel"] = benchmark.stats.stats.median / codes.size * 1e9
 
 
 @pytest.mark.parametrize("size", SIZES)

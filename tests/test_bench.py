@@ -40,7 +40,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bench(capsys, inputs: Path | list[Path], models: Path, *extra: str) -> tuple[int, str, str]:
     paths = [str(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
     code = main(["bench", *paths, "--model", TEST_MODEL, "--model-dir", str(models), "--rounds", "1",
-                 "--warmup", "0", "--threads", "1", "--workers", "1", "--batch-size", "2", *extra])  # fmt: skip
+                 "--warmup", "0", "--threads", "1", "--workers", "1", "--batch-size", "2", "--steady-seconds", "0",
+                 *extra])  # fmt: skip
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -78,10 +79,14 @@ def test_bench_writes_table_json_and_chart(tmp_path: Path, corpus: Path, models:
         assert group["opencv"]["speedup_vs_opencv"] == 1.0
         assert set(group[FLOOR]) == {"decode", "encode", "total"}
     for name in ("opencv", "cpu"):
-        assert rep["model_only"][name]["images_per_s"] > 0
+        assert rep["model_only"][name]["images_per_s"] > 0 and rep["model_only"][name]["core_ms_per_image"] > 0
         e2e = rep["end_to_end"][name]
         assert e2e["images_per_s"] > 0 and e2e["megapixels_per_s"] > 0 and e2e["failed"] == 0
         assert e2e["x_model_only"] == pytest.approx(e2e["images_per_s"] / rep["model_only"][name]["images_per_s"])
+        assert e2e["cores"] == 1 and e2e["photos_per_run"] == 8  # --workers 1; --steady-seconds 0: one copy
+        assert e2e["x_bound"] == pytest.approx(e2e["images_per_s"] / e2e["bound_images_per_s"])
+        assert 0 < e2e["cores_busy"] and 0 < e2e["stage_share_of_cpu"]
+    assert "of it; cores busy" in out
     chart = cv2.imread(str(tmp_path / "r.png"))
     assert chart is not None and chart.shape[1] == 900 and chart.shape[0] > 200
 
@@ -113,3 +118,16 @@ def test_size_groups_separate_the_usual_sizes() -> None:
 
     photos = [photo(4000, 3000), photo(632, 474), photo(1826, 1370), photo(640, 480), photo(4032, 3024)]
     assert size_groups(photos) == [("0.3 MP", [1, 3]), ("2.5 MP", [2]), ("12 MP", [0, 4])]
+
+
+def test_end_to_end_repeats_the_photos_for_a_steady_state(corpus: Path, models: Path, tmp_path: Path, capsys) -> None:
+    """--steady-seconds S: each recorded run holds about S seconds of work at the bound, in copies of the
+    photos (so a run of 8 small photos is not over before the runner is busy)."""
+    one = sorted(corpus.glob("0.05mp_*.jpg"))[:2]
+    code, out, err = bench(capsys, one, models, "--backend", "cpu", "--steady-seconds", "0.5", "--json",
+                           str(tmp_path / "r.json"))  # fmt: skip
+    assert code == 0, err
+    e2e = json.loads((tmp_path / "r.json").read_text())["end_to_end"]["cpu"]
+    assert e2e["photos_per_run"] > 2 and e2e["photos_per_run"] % 2 == 0  # whole copies of the two photos
+    assert e2e["failed"] == 0
+    assert f"end to end runs {e2e['photos_per_run'] // 2} x 2 photos" in err

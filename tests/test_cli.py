@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -133,8 +134,12 @@ def test_exit_2_when_output_is_a_file(tmp_path: Path, photos: Path, acc_env: dic
 
 
 def test_exit_130_when_interrupted(tmp_path: Path, photos: Path, acc_env: dict, capsys, monkeypatch) -> None:
+    real_infer, once = OpenCVBackend.infer, threading.Lock()
+
     def interrupted(self, inputs):
-        raise KeyboardInterrupt
+        if once.acquire(blocking=False):  # one Ctrl-C while the model runs (a second ends the process at once)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        return real_infer(self, inputs)
 
     monkeypatch.setattr(OpenCVBackend, "infer", interrupted)
     code, out, _ = run(capsys, *colorize_args(photos, tmp_path / "out"))

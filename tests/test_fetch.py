@@ -272,7 +272,7 @@ def test_concurrent_installs_into_one_folder_keep_both(tmp_path: Path, monkeypat
 
     def install(item, spec) -> None:
         try:
-            acc.fetch._install(item, model_dir, spec)
+            acc.fetch.install(model_dir, item.name, item.registry_entry, spec)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 

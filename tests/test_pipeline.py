@@ -161,8 +161,9 @@ def test_outcomes_come_in_input_order(tmp_path: Path, test_spec, batch_size: int
 def test_memory_is_bounded_and_every_frame_released(tmp_path: Path, test_spec, batch_size: int, workers: int) -> None:
     """However many files, the photos in flight stay within the runner's windows (DESIGN.md: memory flat).
 
-    The runner holds at most batch_size + workers photos being decoded, the batch being inferred, and
-    2 * workers being rendered (acc/pipeline.py): the bound does not depend on the number of files.
+    The runner holds at most batch_size + workers photos being decoded, the batch being formed, and
+    2 * workers being rendered besides the workers - 1 batches being inferred beside the first
+    (acc/pipeline.py): the bound does not depend on the number of files.
     """
     write_photos(tmp_path / "in", 60, (24, 32))
     backend_holder = {}
@@ -177,7 +178,7 @@ def test_memory_is_bounded_and_every_frame_released(tmp_path: Path, test_spec, b
     assert summary.ok == 60
     backend = backend_holder["b"]
     assert backend.live == 0  # every decoded frame was handed back
-    assert backend.peak <= 2 * batch_size + 3 * workers
+    assert backend.peak <= (workers + 1) * batch_size + 3 * workers
 
 
 def test_bad_files_fail_alone_with_their_reason(tmp_path: Path, test_spec) -> None:
@@ -421,8 +422,9 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(tmp_path: Path, acc_env: dict) -
 
 
 def test_keyboard_interrupt_in_process_journals_finished_writes(tmp_path: Path, test_spec) -> None:
-    """Ctrl-C arriving while the runner waits on inference: the run ends `interrupted`, every file in
-    place is journaled as done, and the next run does the rest."""
+    """Ctrl-C arriving while the runner infers (SIGINT to the main thread, which Python turns into a
+    KeyboardInterrupt wherever it waits): the run ends `interrupted`, every file in place is journaled as
+    done, nothing failed, and the next run does the rest."""
     src, out = tmp_path / "in", tmp_path / "out"
     write_photos(src, 12)
     calls = [0]
@@ -431,15 +433,16 @@ def test_keyboard_interrupt_in_process_journals_finished_writes(tmp_path: Path, 
         def infer(self, inputs):
             calls[0] += 1
             if calls[0] == 3:
-                raise KeyboardInterrupt
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             return super().infer(inputs)
 
     summary, outcomes = colorize(test_spec, [src], out, Interrupting, batch_size=2, workers=2)
     assert summary.interrupted
-    assert summary.ok == 4 and len(outcomes) == 4
+    assert summary.ok == len(outcomes) < 12 and summary.failed == 0
     assert {p.name for p in final_outputs(out)} == {e["output"] for e in results(out) if e["status"] == "ok"}
+    done = summary.ok
     summary, _ = colorize(test_spec, [src], out)
-    assert (summary.ok, summary.skipped, summary.failed) == (8, 4, 0)
+    assert (summary.ok, summary.skipped, summary.failed) == (12 - done, done, 0)
 
 
 def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path, acc_env: dict, capsys) -> None:

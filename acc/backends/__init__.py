@@ -48,6 +48,9 @@ def create_backend(name: str, model: ModelSpec, threads: int = 0, **options: obj
     which then run against an emulator of their device); a backend without one ignores it (the opencv
     baseline always computes L from RGB; the cpu backend needs no emulator to run here)."""
     cls = backend_class(name)
+    if model.precision not in cls.precisions:
+        use = f": use {model.quantized_from}, the model it was made from" if model.quantized_from else ""
+        raise BackendError(f"backend '{name}' runs float models, and model '{model.name}' is {model.precision}{use}")
     accepted = inspect.signature(cls).parameters
     if not (options.get("emulate") and has_emulator(cls)):
         reason = cls.unavailable_reason()

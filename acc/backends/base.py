@@ -14,7 +14,8 @@ alone: a batch form returns one result or one exception per photo. Host backends
 the runner hands them one photo per call from several worker threads at once, and the batch forms
 default to looping over the single-photo stages. A device backend that needs whole batches (one kernel
 launch, one batched codec call) sets `batched = True` and overrides the batch forms; the runner then
-hands it up to batch_size photos per call. infer is called from one thread at a time.
+hands it up to batch_size photos per call. infer is called from one thread at a time, unless the backend
+sets `infer_threadsafe` (host backends: ONNX Runtime sessions take concurrent runs).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class Backend(ABC):
     name: ClassVar[str]
     batched: ClassVar[bool] = False  # True: decode and render take whole batches (see the module docstring)
     notice: str | None = None  # what a user should know about how it runs here (said once, at the start)
+    # Model precisions (ModelSpec.precision) it runs. Device backends take float ONNX files and choose
+    # their own precision (fp16 on cuda, the .om on Ascend).
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    # True: infer may be called from several threads at once (the runner then infers batches side by side)
+    infer_threadsafe: ClassVar[bool] = False
 
     def __init__(self, model: ModelSpec, threads: int = 0) -> None:
         self.model = model

@@ -14,6 +14,9 @@ from acc.models import ModelSpec
 class HostInferenceBackend(Backend):
     """A Backend whose infer stage stacks the model inputs and runs them through OrtColorizer."""
 
+    precisions = ("fp32", "int8")  # ONNX Runtime runs QDQ int8 models on the CPU (acc/quantize.py)
+    infer_threadsafe = True  # an ONNX Runtime session takes runs from several threads at once
+
     def __init__(self, model: ModelSpec, threads: int = 0) -> None:
         super().__init__(model, threads)
         self._colorizer: OrtColorizer | None = OrtColorizer(model, threads)

@@ -18,7 +18,8 @@ HELP = """\
 Measure backends side by side on the same photos and model: per-stage time (decode, model_input,
 render + encode; p50 and p95), the codec floor (luma decode + output encode of the same photos),
 model-only throughput, and end-to-end throughput of the batch runner (images/s, MP/s), with ratios
-against the opencv baseline. Measurements are interleaved: every round runs each of them once, the
+against the opencv baseline and against the bound the stages' own costs set (cores x photos / their
+core-seconds): end to end runs the photos as many times as a steady state needs (--steady-seconds). Measurements are interleaved: every round runs each of them once, the
 contenders alternating, so a busy machine slows them alike. Compare numbers from one run only.
 
 --backend takes a comma-separated list (default: opencv and the configured backend). A synthetic
@@ -33,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=3, help="measured rounds (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="rounds run first and not recorded (default 1)")
     p.add_argument("--no-end-to-end", dest="end_to_end", action="store_false", help="skip the batch runner runs")
+    p.add_argument("--steady-seconds", type=float, default=10.0, metavar="S",
+                   help="end to end: repeat the photos until a run holds S seconds of work at the bound (default 10)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     p.add_argument("--chart", type=Path, metavar="FILE", help="draw the report as a PNG chart")
     p.add_argument("--format", choices=["jpeg", "png"], help="output format (default jpeg)")
@@ -42,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.rounds < 1 or args.warmup < 0:
-        raise UsageError("--rounds must be at least 1 and --warmup at least 0")
+    if args.rounds < 1 or args.warmup < 0 or args.steady_seconds < 0:
+        raise UsageError("--rounds must be at least 1, --warmup and --steady-seconds at least 0")
     names = args.backend.split(",") if args.backend else None
     settings = settings_from(args, backend=names[0] if names else None, format=args.format, quality=args.quality)
     names = list(dict.fromkeys(names or [BASELINE, settings.backend]))
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             backends[name] = backend_from(replace(settings, backend=name))
         with tempfile.TemporaryDirectory(prefix="acc-bench-") as scratch:
-            bench = Bench(photos, backends, options, args.inputs, Path(scratch), args.end_to_end)
+            bench = Bench(photos, backends, options, args.inputs, Path(scratch), args.end_to_end, args.steady_seconds)
             bench.run(args.rounds, args.warmup, log=lambda line: print(f"acc: {line}", file=sys.stderr, flush=True))
     finally:
         for backend in backends.values():

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(summary):
         print(line)
     if summary.interrupted:
-        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        if _threads_left(seconds=1.0):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(EXIT_INTERRUPTED)  # a worker stuck in a write must not keep the process alive
@@ -116,3 +117,13 @@ def _dry_run(inputs: InputSet, outdir: OutputDir, options: RunOptions, recipe: s
             print(one_line(f"colorize: {item.source.display} -> {item.target}"))
     print(f"dry run: {counts['work']} to colorize, {counts['skipped']} done before, {counts['failed']} refused")
     return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _threads_left(seconds: float) -> bool:
+    """Whether a thread of the run is still alive after `seconds` (one that has just finished its photo
+    ends in moments; one stuck in a write on a dead share does not)."""
+    deadline = time.monotonic() + seconds
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    return any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread())

@@ -19,8 +19,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model name from `acc models list` (default: the registry's default)")
     parser.add_argument("--model-dir", type=Path, help="folder of user-installed models")
     parser.add_argument("--batch-size", type=int, help="photos per model call (default 4; 64 on cuda)")
-    parser.add_argument("--workers", type=int, help="threads for decoding and rendering (default: cores, 2..8)")
-    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default 0: its own choice)")
+    parser.add_argument("--workers", type=int,
+                        help="stages run at once: decode, inference, render (default: this machine's cores)")
+    parser.add_argument("--threads", type=int,
+                        help="ONNX Runtime threads per inference (default 1; the runner runs one inference per worker)")
     parser.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 100000000)")
     parser.add_argument("--exact-l", action="store_true", default=None,
                         help="cpu backend: L of colour JPEGs from RGB as the baseline does (default: luma, faster)")
@@ -55,7 +57,7 @@ def settings_from(args: argparse.Namespace, **extra_flags: object) -> Settings:
 
 def model_from(settings: Settings) -> ModelSpec:
     try:
-        return resolve(settings.model, settings.model_dir).with_saturation(settings.saturation)
+        return resolve(settings.model, settings.model_dir, settings.backend).with_saturation(settings.saturation)
     except ModelError as exc:
         raise UsageError(str(exc)) from None
 

@@ -14,6 +14,7 @@ from acc import __version__
 from acc.backends.cuda.status import report as cuda_report
 from acc.cli import EXIT_FAILED, EXIT_OK
 from acc.commands.common import add_engine_options, settings_from
+from acc.machine import cpu_model, has_vnni, usable_cores
 from acc.models import ModelError, default_model_dir, file_status, resolve
 
 PACKAGES = ["numpy", "opencv-python-headless", "onnxruntime", "simplejpeg", "numba", "pyyaml", "tqdm"]
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"acc {__version__} on Python {sys.version.split()[0]} ({platform.system()} {platform.machine()})")
     print("packages: " + ", ".join(f"{p} {_version(p)}" for p in PACKAGES))
     print("optional: " + ", ".join(f"{p} {_version(p)}" for p in OPTIONAL))
+    print(f"cpu: {cpu_model()}, {usable_cores()} usable cores, int8 dot products (VNNI): "
+          f"{'yes: the cpu backend runs int8 models by default' if has_vnni() else 'no'}")
     print("backends:")
     for info in backends(settings.emulate):
         mark = "selected" if info.name == settings.backend else ""
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"user model folder: {settings.model_dir or default_model_dir()}")
     _print_models(settings.model_dir)
     try:
-        spec = resolve(settings.model, settings.model_dir)
+        spec = resolve(settings.model, settings.model_dir, settings.backend)
         status = file_status(spec)
         print(f"model: {spec.name} ({'bundled' if spec.bundled else 'user'}) {spec.path}: {status}")
         healthy = healthy and status == "verified"

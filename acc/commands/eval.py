@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from acc.cli import EXIT_FAILED, EXIT_OK, UsageError
 from acc.api import run_options
 from acc.commands.common import add_engine_options, backend_from, settings_from
-from acc.evaluate import evaluate
+from acc.evaluate import Report, evaluate
 
 HELP = """\
 Turn colour photos gray (keep L, set a = b = 0), colorize them with the chosen backend and model, and
 compare with the originals: PSNR (8-bit RGB), raw AuC of the ab error (thresholds 0..150), and
 colourfulness (Hasler-Suesstrunk, signed opponents, CF = sigma + 0.3 mu), beside the no-colour result
 and the originals' colourfulness. Writes WORKDIR/eval.json, WORKDIR/contact_sheet.png
-(original | gray | colorized) and the gray and colorized photos."""
+(original | gray | colorized) and the gray and colorized photos. --model A,B evaluates each model on
+the same photos (in WORKDIR/A, WORKDIR/B) and says how B scores against A (e.g. acc-tiny-int8 against
+acc-tiny)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +37,27 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.output.exists() and not args.output.is_dir():
         raise UsageError(f"output {args.output} exists and is not a folder")
-    with backend_from(settings) as backend:
-        options = run_options(settings)
-        report = evaluate(args.originals, args.output, backend, options, sheet_rows=args.sheet_rows)
-    if report.images == 0:
-        raise UsageError("no photos could be evaluated")
-    print(json.dumps(asdict(report), indent=2) if args.json else report.table())
-    return EXIT_FAILED if report.failed else EXIT_OK
+    # --model A,B: each model on the same photos, each in its own folder, then B's scores against A's
+    names = settings.model.split(",") if settings.model else [None]
+    reports = []
+    for name in names:
+        one = replace(settings, model=name)
+        with backend_from(one) as backend:
+            workdir = args.output / backend.model.name if len(names) > 1 else args.output
+            reports.append(evaluate(args.originals, workdir, backend, run_options(one), sheet_rows=args.sheet_rows))
+        if reports[-1].images == 0:
+            raise UsageError("no photos could be evaluated")
+    if args.json:
+        print(json.dumps([asdict(r) for r in reports] if len(reports) > 1 else asdict(reports[0]), indent=2))
+    else:
+        print("\n\n".join(r.table() for r in reports))
+        for r in reports[1:]:
+            print(compare(r, reports[0]))
+    return EXIT_FAILED if any(r.failed for r in reports) else EXIT_OK
+
+
+def compare(report: Report, first: Report) -> str:
+    """One line: how `report` scores against `first` (same photos), colorized results only."""
+    d = {k: report.colorized[k] - first.colorized[k] for k in ("psnr", "auc", "cf")}
+    return (f"{report.model} against {first.model}: PSNR {d['psnr']:+.2f} dB, AuC {d['auc']:+.2f}, CF {d['cf']:+.2f}"
+            f" ({report.images} photos)")

@@ -10,8 +10,14 @@ For each pixel (y, x) of an (H, W) photo whose luminance is codes[y, x] (lab_l.p
 
 fy and Y depend on the code alone, so they come from per-code tables (merge_tables). The sRGB table
 rounds at 1/16383 steps of linear light: at most one level off exact rounding, on ~0.5 % of pixels.
-ab is upsampled separably (h rows resized to the photo's width once, then two of them lerped per output
-row) and each row works in row-sized scratch buffers: no full-size float array exists.
+ab is upsampled separably: the h rows of ab are resized to the photo's width once (as a / 500 and
+-b / 200, with the difference to the next row beside each), then each output row lerps two of them.
+
+Speed: each pixel is a handful of multiply-adds and four table lookups (fy, Y and the sRGB level of
+three channels, whose indices are 16-bit so that they gather 16 at a time with AVX-512 or 8 with AVX2).
+The per-row loop vectorises only where LLVM knows the arrays it reads and writes do not overlap: the
+rows are a prange loop, whose body numba compiles with its arrays marked noalias once its own analysis
+finds no aliases. On one core this runs at about 1.7 ns a pixel (bench/test_kernels.py).
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ from acc.kernels.cpu.taps import linear_taps
 SRGB_STEPS = 16383
 # uint8 (SRGB_STEPS + 1,): sRGB level of linear light i / SRGB_STEPS, rounded.
 SRGB_TABLE = np.rint(ref.linear_to_srgb(np.arange(SRGB_STEPS + 1) / SRGB_STEPS) * 255).astype(np.uint8)
-# XYZ -> linear RGB with the white point folded in (X = Xn f^-1(fx) ...), rows in B, G, R order.
-_M = (ref.XYZ_TO_RGB * ref.WHITE_D65[None, :])[::-1].astype(np.float32)
+# The same levels as int32: x86 gathers load 4-byte elements, so a byte table would be read one by one.
+_SRGB_LEVELS = SRGB_TABLE.astype(np.int32)
+# XYZ -> linear RGB with the white point folded in (X = Xn f^-1(fx) ...), rows in B, G, R order, in
+# steps of the sRGB table (x SRGB_STEPS), so that a row's dot product is the table position itself.
+_M = (ref.XYZ_TO_RGB * ref.WHITE_D65[None, :])[::-1] * SRGB_STEPS
 _DELTA = np.float32(ref.DELTA)
 _LINEAR_SLOPE = np.float32(3 * ref.DELTA**2)
 _FOUR_29 = np.float32(4 / 29)
@@ -47,10 +56,13 @@ def f_inv(t: float) -> float:
     return t * t * t if t > _DELTA else _LINEAR_SLOPE * (t - _FOUR_29)
 
 
+_HALF, _TOP = np.float32(0.5), np.float32(SRGB_STEPS + 0.5)
+
+
 @njit(inline="always")
-def table_index(v: float) -> int:
-    """Linear light, clipped to [0, 1] -> index into SRGB_TABLE."""
-    return np.int32(min(max(v, np.float32(0)), np.float32(1)) * np.float32(SRGB_STEPS) + np.float32(0.5))
+def table_index(position: float) -> int:
+    """Table position (linear light x SRGB_STEPS) + 0.5 -> index into SRGB_TABLE: clipped, then truncated."""
+    return np.int32(min(max(position, _HALF), _TOP))
 
 
 @njit(inline="always")
@@ -60,41 +72,40 @@ def srgb_indices(fy: float, lum: float, fa: float, fb: float) -> tuple[int, int,
     Written once for both devices: the CUDA kernel (kernels/cuda/ab_merge.py) calls it per pixel too.
     """
     cx, cz = f_inv(fy + fa), f_inv(fy + fb)  # X / Xn, Z / Zn;  Y = lum
-    return (table_index(_M00 * cx + _M01 * lum + _M02 * cz),
-            table_index(_M10 * cx + _M11 * lum + _M12 * cz),
-            table_index(_M20 * cx + _M21 * lum + _M22 * cz))  # fmt: skip
+    return (table_index(_M00 * cx + (_M01 * lum + (_M02 * cz + _HALF))),
+            table_index(_M10 * cx + (_M11 * lum + (_M12 * cz + _HALF))),
+            table_index(_M20 * cx + (_M21 * lum + (_M22 * cz + _HALF))))  # fmt: skip
 
 
 @njit(parallel=True, nogil=True, cache=True, fastmath=True)
 def ab_merge(codes: np.ndarray, fy_of: np.ndarray, y_of: np.ndarray, ab: np.ndarray, out: np.ndarray) -> None:
     """codes (H, W) uint8/uint16 + per-code fy_of, y_of (merge_tables) + ab (2, h, w) float32 in Lab
-    units -> out (H, W, 3) uint8 BGR."""
+    units -> out (H, W, 3) uint8 BGR, C-contiguous."""
     height, width = codes.shape
     h, w = ab.shape[1], ab.shape[2]
     y0s, y1s, wys = linear_taps(height, h, h / height)
     x0s, x1s, wxs = linear_taps(width, w, w / width)
     # The bilinear upsample is separable: each of the h rows of ab is resized to the photo's width
-    # once (as a / 500 and -b / 200), then every output row is a lerp of two of them (h x W floats).
+    # once (as a / 500 and -b / 200), with its difference to the next row, so that an output row is
+    # row + difference * weight, one multiply-add (h x W floats each).
     a_rows, b_rows = np.empty((h, width), np.float32), np.empty((h, width), np.float32)
     for r in range(h):
         for x in range(width):
             a0, b0 = ab[0, r, x0s[x]], ab[1, r, x0s[x]]
             a_rows[r, x] = (a0 + (ab[0, r, x1s[x]] - a0) * wxs[x]) * np.float32(1 / 500)
             b_rows[r, x] = (b0 + (ab[1, r, x1s[x]] - b0) * wxs[x]) * np.float32(-1 / 200)
+    a_steps, b_steps = np.zeros((h, width), np.float32), np.zeros((h, width), np.float32)
+    for r in range(h - 1):
+        for x in range(width):
+            a_steps[r, x] = a_rows[r + 1, x] - a_rows[r, x]
+            b_steps[r, x] = b_rows[r + 1, x] - b_rows[r, x]
+    flat = out.reshape(height, width * 3)  # interleaved stores vectorise on a flat row, not on [x, c]
     for y in prange(height):
-        # row scratch: per column fy and Y, then the three sRGB table indices
-        fys, ys = np.empty(width, np.float32), np.empty(width, np.float32)
-        i0, i1, i2 = np.empty(width, np.int32), np.empty(width, np.int32), np.empty(width, np.int32)
-        a_top, a_bottom, wy = a_rows[y0s[y]], a_rows[y1s[y]], wys[y]
-        b_top, b_bottom = b_rows[y0s[y]], b_rows[y1s[y]]
-        for x in range(width):  # table gathers apart, so that the arithmetic below vectorises
-            fys[x] = fy_of[codes[y, x]]
-            ys[x] = y_of[codes[y, x]]
+        r, wy = y0s[y], wys[y]  # y1s[y] is r + 1, or r (the last row, whose step is 0) with weight 0
         for x in range(width):
-            fa = a_top[x] + (a_bottom[x] - a_top[x]) * wy
-            fb = b_top[x] + (b_bottom[x] - b_top[x]) * wy
-            i0[x], i1[x], i2[x] = srgb_indices(fys[x], ys[x], fa, fb)
-        for x in range(width):
-            out[y, x, 0] = SRGB_TABLE[i0[x]]
-            out[y, x, 1] = SRGB_TABLE[i1[x]]
-            out[y, x, 2] = SRGB_TABLE[i2[x]]
+            code = codes[y, x]
+            i0, i1, i2 = srgb_indices(fy_of[code], y_of[code], a_rows[r, x] + a_steps[r, x] * wy,
+                                      b_rows[r, x] + b_steps[r, x] * wy)  # fmt: skip
+            flat[y, 3 * x] = _SRGB_LEVELS[np.uint16(i0)]
+            flat[y, 3 * x + 1] = _SRGB_LEVELS[np.uint16(i1)]
+            flat[y, 3 * x + 2] = _SRGB_LEVELS[np.uint16(i2)]
