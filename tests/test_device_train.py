@@ -308,3 +308,36 @@ def test_throughput_estimate_respects_its_own_ceilings():
     assert flops / 800e12 < fused < eager
     assert te.seconds_per_crop(net, 128, 400e12, 3e12, fused=True) > fused  # half the rate: slower
     assert te.seconds_per_crop(net, 64, 800e12, 3e12, fused=True) < fused / 3  # a quarter of the pixels
+
+
+def test_a_non_finite_loss_stops_training_on_the_last_checkpoint(small_step, tmp_path):
+    """The loop (train_colorizer.fit): a checkpoint at every log point here; when the loss turns NaN the
+    weights of the last checkpoint are put back and training stops there, saying so."""
+    import argparse
+
+    import train_colorizer as tc
+
+    net, _, sampler, loss = small_step
+    calls, saved = [], {}
+
+    def turns_nan(model, lab):
+        calls.append(1)
+        value = loss(model, lab)
+        return value * float("nan") if len(calls) > 4 else value
+
+    def model_bytes(**decode):
+        saved["state"] = {k: v.clone() for k, v in net.state_dict().items()}
+        return b"model"
+
+    args = argparse.Namespace(lr=1e-3, wd=1e-4, compile="off", min_batch=2, batch=sampler.batch, crop=32,
+                              log_every_s=0, ckpt_every_s=0)
+    files = tl.RunFiles(str(tmp_path), "m", split=False, summary={})
+    steps = tc.fit(args, net, tl.Plan(10, 0, 0, 0.0), torch.device("cpu"), None, sampler, turns_nan, lambda: 1.0,
+                   model_bytes, {"alpha": 1.0, "T": 1.0, "chroma": 1.3}, files, lambda name: None)
+    assert steps == 4 and len(calls) == 5
+    assert [c["step"] for c in files.summary["checkpoints"]] == [2, 3, 4]
+    assert files.summary["events"] == ["non-finite loss at step 5; stopped on the last checkpoint"]
+    assert all(torch.equal(v, saved["state"][k]) for k, v in net.state_dict().items())
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert (tmp_path / "m-ckpt-step4.onnx").read_bytes() == b"model"
+    assert json.loads((tmp_path / "m.json").read_text())["model"]["step"] == 4
