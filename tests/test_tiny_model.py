@@ -147,7 +147,7 @@ def test_batches_are_seeded_and_mix_large_and_small_photos():
     """The training batches (the recipe's reproducibility rests on them): the same seed gives the same
     crops; each batch takes its `large_frac` share from the large photos, the rest from the small sets
     (photos of three sizes here, told apart by their L), all at the crop size."""
-    import train_colorizer as tc
+    import train_data as td
 
     rng = np.random.default_rng(0)
 
@@ -157,16 +157,33 @@ def test_batches_are_seeded_and_mix_large_and_small_photos():
         return lab.astype(np.float16)
 
     cache = {"large": photos(3, 256, 90.0), "small:a": photos(5, 64, 20.0), "small:b": photos(2, 96, 30.0)}
-    first = [tc.Batcher(cache, crop=64, batch=8, seed=7, large_frac=0.25).next() for _ in range(2)]
-    batcher = tc.Batcher(cache, crop=64, batch=8, seed=7, large_frac=0.25)
-    again = [batcher.next(), batcher.next()]
-    assert np.array_equal(first[0], again[0]) and not np.array_equal(again[0], again[1])
+    first = [td.CropSampler(cache, crop=64, batch=8, seed=7, large_frac=0.25).next() for _ in range(2)]
+    sampler = td.CropSampler(cache, crop=64, batch=8, seed=7, large_frac=0.25)
+    again = [sampler.next(), sampler.next()]
+    assert torch.equal(first[0], again[0]) and not torch.equal(again[0], again[1])
     for batch in again:
-        assert batch.shape == (8, 3, 64, 64) and batch.dtype == np.float32
-        light = batch[:, 0].mean(axis=(1, 2))
+        assert batch.shape == (8, 3, 64, 64) and batch.dtype == torch.float32
+        light = batch[:, 0].mean(dim=(1, 2)).numpy()
         assert np.allclose(light[:2], 90.0, atol=0.1)
         assert np.all(np.isclose(light[2:], 20.0, atol=0.1) | np.isclose(light[2:], 30.0, atol=0.1))
-        assert np.abs(batch[:, 1:]).max() <= 40.0 + 1e-3  # resizing never overshoots the photos' ab
+        assert batch[:, 1:].abs().max() <= 40.0 + 1e-3  # resampling never overshoots the photos' ab
+
+
+def test_crops_of_twice_the_crop_size_are_area_averages():
+    """The resampling's geometry: a square of twice the crop's side (here the whole photo) comes out as
+    the exact 2 x 2 box average of the photo, mirrored or not -- every offset, scale and flip of the
+    sampling grid is right to the pixel."""
+    import train_data as td
+
+    photo = np.random.default_rng(1).uniform(-50, 50, (4, 128, 128, 3)).astype(np.float16)
+    sampler = td.CropSampler({"large": photo}, crop=64, batch=16, seed=0, large_frac=1.0)
+    sampler.smin = [128]  # squares of the whole side: s = 128, at offset 0
+    got = sampler.next().numpy()
+    boxes = photo.astype(np.float32).reshape(4, 64, 2, 64, 2, 3).mean(axis=(2, 4)).transpose(0, 3, 1, 2)
+    for crop in got:
+        err = [np.abs(crop - b).max() for b in boxes] + [np.abs(crop - b[:, :, ::-1]).max() for b in boxes]
+        assert min(err) < 1e-3, min(err)
+    assert len({round(float(c.sum()), 1) for c in got}) > 2  # several photos and flips drawn
 
 
 def test_choice_decode_is_the_exported_decode(centres):
@@ -185,7 +202,9 @@ def test_choice_decode_is_the_exported_decode(centres):
         wrap = cn.AnnealedMeanColorizer(net, centres, T, chroma=chroma, log_bias=log_bias).eval()
         with torch.no_grad():
             ref = wrap(torch.from_numpy(x)).numpy()
-        got = chroma * tc.decode_ab(first, log_bias, T, centres)
+        base = tc.decode_ab(first, log_bias, T, centres)
+        assert np.array_equal(logits.decoded(x, 1.0, T, -log_bias, centres), base)  # the grid's memo, alpha 1
+        got = chroma * base
         assert got.shape == ref.shape == (2, 2, 56, 56)
         assert np.abs(got - ref).max() < 1e-3  # float32 graph vs float64 numpy, ab units
 

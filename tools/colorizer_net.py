@@ -82,9 +82,35 @@ def count_macs(model: nn.Module, size: int = 224) -> int:
     return netspec.macs(model.spec, (size, size))
 
 
+def onnx_bytes(model: nn.Module, opset: int = 13) -> bytes:
+    """The export model as a serialized ONNX graph, made from its description (no torch exporter): input
+    `L` N x 1 x 224 x 224, output `ab` N x 2 x 56 x 56, dynamic N. Opset 13: what ATC reads."""
+    weights = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+    return netspec.to_onnx(model.spec, weights, (224, 224), opset=opset).SerializeToString()
+
+
 def export_onnx(model: nn.Module, path: str, opset: int = 13) -> None:
-    """Write the export model as ONNX, made from its description (no torch exporter): input `L`
-    N x 1 x 224 x 224, output `ab` N x 2 x 56 x 56, dynamic N. Opset 13: what ATC reads."""
-    weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    netspec.save_onnx(model.spec, weights, path, (224, 224), opset=opset)
+    """Write `onnx_bytes(model)` to `path`."""
+    with open(path, "wb") as fh:
+        fh.write(onnx_bytes(model, opset))
+
+
+def saved_weights(path: str, net: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict of `net` (from build_net) as saved in `path`, read without unpickling anything:
+    an exported ONNX (its initializers are named by state-dict key; the decode's constants are not
+    part of the network) or an .npz of the state dict. SpecError unless every tensor of the network is
+    there with its shape."""
+    if path.endswith(".onnx"):
+        import onnx
+        from onnx import numpy_helper
+
+        arrays = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    else:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    need = netspec.tensors(net.spec)
+    weights = {k: arrays[k] for k in need if k in arrays}
+    netspec.check_weights(net.spec, weights)
+    state = {k: torch.from_numpy(np.array(v, np.float32)) for k, v in weights.items()}
+    return state | {k: v for k, v in net.state_dict().items() if k not in state}  # BN batch counters
 

@@ -6,174 +6,88 @@ Recipe (documented in models/acc_tiny.md):
     imagenet_sample, bsds500_trainval, urban100 ("large": squashed to 256 x 256, as the product squashes a
     photo to 224 x 224) and tiny_imagenet_64, stl10, flowers ("small": each set at its own square size).
     Decoded once into a float16 Lab cache (scratch/). A seeded split holds out 64 large photos for
-    choosing the decode and reporting.
+    choosing the decode and reporting. Or (--carried) a *carried set*: a subset of the same photos,
+    re-encoded into JPEG packs small enough to travel with the repository to a lent GPU (--prepare
+    makes it; tools/device_train.sh runs it there).
   * targets: Zhang et al. ECCV16 classification -- ab quantized to the in-gamut cells of a 10 x 10 grid
     (colorizer_net.gamut_bins), soft-encoded over the 5 nearest cells (Gaussian sigma 5), class
     rebalancing with lambda 0.5 against the smoothed prior of the training pixels, cross-entropy.
   * training: 128 x 128 crops (the net is fully convolutional), 3/4 of each batch from the large photos
-    (random squares of 128..256 px resized to the crop) and 1/4 from the small ones (85-100 % squares
-    upscaled), mirrored at random, no colour jitter; AdamW, one-cycle LR, 4000 steps of 32, seeded.
+    (random squares of 128..256 px resampled to the crop) and 1/4 from the small ones (85-100 % squares
+    upscaled), mirrored at random, no colour jitter; AdamW, one-cycle LR over 4000 steps of 32, or over
+    a wall-clock budget (--budget-s: as many steps as fit), seeded. Any device (--device), optionally in
+    bf16 / fp16 autocast (--amp) and through torch.compile (--compile); the crops are cut on the device.
   * decode: ab = chroma * softmax((logits - alpha log w) / T) . centres (annealed mean; alpha in 0..1
     undoes part or all of the rebalancing weights w), alpha / T / chroma chosen on the held-out photos by
     one network run per photo and a numpy decode per setting, folded into the graph -> ONNX input L
     (L-50), output ab.
 
-    python tools/train_colorizer.py --data DATA/train --out models/acc_tiny2.onnx
+    python tools/train_colorizer.py --data DATA/train --out-dir scratch/acc_tiny2
 
-`--arch tiny1` builds acc-tiny 1's network; acc-tiny 1 itself was trained by this tool as of commit
-b536067 (other crops and batch mix). Optional report on a held-out evaluation folder (never used for
-training or choices):
-    python tools/train_colorizer.py --eval-only models/acc_tiny2.onnx --report DEV_SET/sunhays80
+writes scratch/acc_tiny2/acc_tiny2.onnx, its run summary acc_tiny2.json (steps, crops/s, losses, the
+decode chosen, held-out metrics, the model's SHA-256) and a held-out contact sheet; checkpoints (ONNX with a
+provisional decode) replace each other there every --ckpt-every-s seconds.
+
+The photos, their cache and the crops are tools/train_data.py's; the schedule, the surviving step and the
+run's files tools/train_loop.py's. `--arch tiny1` builds acc-tiny 1's network; acc-tiny 1 itself was trained by this tool as of commit
+b536067 (other crops and batch mix), acc-tiny 2's CPU run by the tool as of 38fce5a (numpy crops).
+Optional report on a held-out evaluation folder (never used for training or choices):
+    python tools/train_colorizer.py --eval-only MODEL.onnx --report DEV_SET/sunhays80
 """
 from __future__ import annotations
 
-import argparse
-import glob
-import json
-import os
-import sys
 import time
 
-import cv2
-import numpy as np
+STARTED = time.time()  # a --budget-s counts from here (or from ACC_TRAIN_STARTED), before torch is imported
+
+import argparse  # noqa: E402
+import glob  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
+import device_io  # noqa: E402
 from acc import metrics  # noqa: E402
 from acc.evaluate import ab_of  # noqa: E402
-
-LARGE_SETS = ("imagenet_sample", "bsds500_trainval", "urban100")
-SMALL_SETS = ("tiny_imagenet_64", "stl10", "flowers")
-EXTS = (".jpg", ".jpeg", ".png", ".bmp")
-LARGE_SIZE = 256  # large photos are squashed to a square, as the product squashes any photo to 224 x 224
-N_HOLDOUT = 64
-
-
-# ----------------------------------------------------------------------------------------- data
-def list_images(data: str, sets) -> list[str]:
-    files = []
-    for s in sets:
-        fs = [f for f in glob.glob(os.path.join(data, s, "*")) if f.lower().endswith(EXTS)]
-        files += sorted(fs)
-    return files
-
-
-def read_lab(path: str) -> np.ndarray | None:
-    """H x W x 3 float32 Lab of a photo, exactly as the OpenCV baseline computes it."""
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
-
-
-def build_cache(data: str, cache: str, seed: int) -> dict:
-    """float16 Lab of every training photo: `large` (N x 256 x 256 x 3, squashed) and one array per
-    small set at its own square size (`small:<set>`, photos of another size are area-resized to the
-    set's most common size); `holdout` = the paths of the held-out large photos (seeded split)."""
-    if os.path.exists(cache):
-        z = np.load(cache, allow_pickle=False)
-        return {k: z[k] for k in z.files}
-    if not data or not os.path.isdir(data):
-        raise SystemExit(f"train_colorizer: no cache at {cache}; --data must name the folder of training photos")
-    t0 = time.time()
-    large = list_images(data, LARGE_SETS)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(large))
-    hold = np.sort(perm[:N_HOLDOUT])
-    train_large = np.sort(perm[N_HOLDOUT:])
-    out = {"large": np.zeros((len(train_large), LARGE_SIZE, LARGE_SIZE, 3), np.float16)}
-    for i, j in enumerate(train_large):
-        lab = read_lab(large[j])
-        out["large"][i] = cv2.resize(lab, (LARGE_SIZE, LARGE_SIZE), interpolation=cv2.INTER_AREA)
-    for s in SMALL_SETS:
-        labs = [lab for lab in map(read_lab, list_images(data, [s])) if lab is not None]
-        sizes, counts = np.unique([min(x.shape[:2]) for x in labs], return_counts=True)
-        n = int(sizes[counts.argmax()])
-        out["small:" + s] = np.stack([x if x.shape[:2] == (n, n) else
-                                      cv2.resize(x, (n, n), interpolation=cv2.INTER_AREA) for x in labs]
-                                     ).astype(np.float16)
-    out["holdout"] = np.array([large[j] for j in hold])
-    out["train_large_files"] = np.array([large[j] for j in train_large])
-    os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
-    np.savez(cache, **out)
-    print(f"cache: {len(train_large)} large + {sum(len(v) for k, v in out.items() if k.startswith('small:'))} "
-          f"small train photos, {len(hold)} held out, {time.time() - t0:.0f}s", flush=True)
-    return out
-
-
-def small_sets(cache: dict) -> list[np.ndarray]:
-    return [v for k, v in sorted(cache.items()) if k.startswith("small:")]
-
-
-class Batcher:
-    """Deterministic batches (given the seed) of crop x crop Lab patches, a `large_frac` share from the
-    large photos, the rest from the small ones (each small photo equally likely), all mirrored at random.
-
-    Large photo (256 x 256 squashed): a random square of side s ~ U[crop, 256] area-resized to the crop,
-    i.e. the photo seen at 0.5x..1x its 256 size (with crop 128; the product sees it at 224: 0.875x).
-    Small photo (64..128 px): a random square of 85-100 % of its side resized to the crop (upscaled),
-    so its whole content teaches.
-    """
-
-    def __init__(self, cache: dict, crop: int, batch: int, seed: int, large_frac: float = 0.5):
-        self.large = cache["large"]
-        self.small = small_sets(cache)
-        self.offsets = np.cumsum([0] + [len(a) for a in self.small])
-        self.crop, self.batch = crop, batch
-        self.n_large = int(round(batch * large_frac))
-        self.rng = np.random.default_rng(seed + 1)
-
-    def _one(self, img: np.ndarray, smin: int) -> np.ndarray:
-        h = img.shape[0]
-        r = self.rng
-        s = int(r.integers(min(smin, h), h + 1))
-        y, x = r.integers(0, h - s + 1), r.integers(0, h - s + 1)
-        patch = img[y:y + s, x:x + s].astype(np.float32)
-        if s != self.crop:
-            interp = cv2.INTER_AREA if s > self.crop else cv2.INTER_LINEAR
-            patch = cv2.resize(patch, (self.crop, self.crop), interpolation=interp)
-        if r.random() < 0.5:
-            patch = patch[:, ::-1]
-        return patch
-
-    def _small(self, k: int) -> np.ndarray:
-        i = int(np.searchsorted(self.offsets, k, side="right")) - 1
-        return self.small[i][k - self.offsets[i]]
-
-    def next(self) -> np.ndarray:
-        il = self.rng.integers(0, len(self.large), self.n_large)
-        is_ = self.rng.integers(0, self.offsets[-1], self.batch - self.n_large)
-        out = [self._one(self.large[i], self.crop) for i in il]
-        out += [self._one(s, int(np.ceil(0.85 * s.shape[0]))) for s in map(self._small, is_)]
-        return np.ascontiguousarray(np.stack(out).transpose(0, 3, 1, 2))  # B x 3 x h x w Lab
-
+from train_data import (EXTS, CropSampler, build_cache, lab_of, load_carried, prepare_carried,  # noqa: E402
+                        read_lab, say)
+from train_loop import Plan, RunFiles, Stepper, collect, compiled, one_cycle  # noqa: E402
 
 # ---------------------------------------------------------------------------------- rebalancing
-def class_prior(cache: dict, centres: np.ndarray, large_frac: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+def class_prior(sampler: CropSampler, centres: np.ndarray, large_frac: float = 0.5, sigma: float = 5.0) -> np.ndarray:
     """Distribution of nearest cells over the training pixels as the batches mix them (`large_frac` of
     the pixels from the large photos, the rest from the small ones), at 1/4 resolution, smoothed with a
-    Gaussian of `sigma` ab units over the cell centres."""
-    def hist(arrays) -> np.ndarray:
-        counts = np.zeros(len(centres), np.float64)
-        for arr in arrays:
-            for i in range(0, len(arr), 512):
-                ab = arr[i:i + 512, ::4, ::4, 1:].astype(np.float32).reshape(-1, 2)
-                counts += np.bincount(nearest_cells(ab, centres), minlength=len(centres))
-        return counts / counts.sum()
+    Gaussian of `sigma` ab units over the cell centres. Counted where the sampler holds the photos."""
+    import torch
 
-    p = large_frac * hist([cache["large"]]) + (1 - large_frac) * hist(small_sets(cache))
+    C = torch.from_numpy(centres).to(sampler.device)
+
+    def hist(arrays) -> np.ndarray:
+        counts = torch.zeros(len(centres), dtype=torch.float64, device=sampler.device)
+        for arr in arrays:
+            for i in range(0, len(arr), 64):
+                ab = arr[i:i + 64, 1:, ::4, ::4].float().permute(0, 2, 3, 1).reshape(-1, 2)
+                nearest = torch.cdist(ab, C, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
+                counts += torch.bincount(nearest, minlength=len(centres))
+        return (counts / counts.sum()).cpu().numpy()
+
+    large, smalls = sampler.sources[:1], sampler.sources[1:]
+    p = hist(large) if not smalls else large_frac * hist(large) + (1 - large_frac) * hist(smalls)
     d2 = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
     k = np.exp(-d2 / (2 * sigma * sigma))
     ps = k @ p
     return ps / ps.sum()
-
-
-def nearest_cells(ab: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d2 = (ab[:, None, 0] - centres[None, :, 0]) ** 2 + (ab[:, None, 1] - centres[None, :, 1]) ** 2
-    return d2.argmin(1)
 
 
 def rebalance_weights(prior: np.ndarray, lam: float) -> np.ndarray:
@@ -192,19 +106,30 @@ def decode_ab(logits: np.ndarray, log_bias: np.ndarray, T: float, centres: np.nd
 
 
 class LogitsOnce:
-    """Runs the network once per model input and hands the logits to every decode of the grid."""
+    """Runs the network (in float32, on its device) once per model input and hands the logits to every
+    decode of the grid, and each decode (alpha, T) once to every chroma scale; safe to share between
+    threads that each work on one input at a time (the network runs one at a time)."""
 
     def __init__(self, net):
-        self.net, self.x, self.logits = net, None, None
+        self.net, self.lock, self.last = net, threading.Lock(), threading.local()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         import torch
 
-        if x is not self.x:
-            with torch.no_grad():
-                self.logits = self.net(torch.from_numpy(x.astype(np.float32))).numpy().astype(np.float64)
-            self.x = x
-        return self.logits
+        if getattr(self.last, "x", None) is not x:
+            device = next(self.net.parameters()).device
+            with self.lock, torch.no_grad():
+                out = self.net(torch.from_numpy(x.astype(np.float32)).to(device))
+                self.last.logits = out.float().cpu().numpy().astype(np.float64)
+            self.last.x, self.last.decoded = x, {}
+        return self.last.logits
+
+    def decoded(self, x: np.ndarray, alpha: float, T: float, logw: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        """decode_ab of the logits of x with log_bias -alpha * logw at temperature T."""
+        logits = self(x)
+        if (alpha, T) not in self.last.decoded:
+            self.last.decoded[alpha, T] = decode_ab(logits, -alpha * logw, T, centres)
+        return self.last.decoded[alpha, T]
 
 
 # ------------------------------------------------------------------------------------- eval
@@ -228,40 +153,39 @@ def render(lab: np.ndarray, ab: np.ndarray | None) -> np.ndarray:
     return np.round(bgr * 255.0).astype(np.uint8)
 
 
-def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8) -> dict:
-    """Metrics (mean over images) for each named predictor (None -> no colour) and the originals' CF."""
-    res = {k: {"psnr": [], "auc": [], "cf": []} for k in predicts}
-    cf_orig = []
-    rows = []
-    for n, f in enumerate(files):
+def evaluate(files, predicts: dict, sheet: str | None = None, sheet_n: int = 8, threads: int = 1) -> dict:
+    """Metrics (mean over images) for each named predictor (None -> no colour) and the originals' CF;
+    the photos on `threads` threads (OpenCV and numpy's large array operations release the GIL)."""
+    def one(n: int, f) -> tuple[dict, float, list[np.ndarray]]:
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        lab = cv2.cvtColor(bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+        lab = lab_of(bgr)
         ab_true = ab_of(bgr)
-        cf_orig.append(metrics.colourfulness(bgr[:, :, ::-1]))
-        row = [bgr]
+        scores, row = {}, [bgr]
         x = model_input(lab)  # one object per photo: the grid's predictors share the network run on it
         for k, pr in predicts.items():
             out = render(lab, None if pr is None else pr(x)[0])
-            res[k]["psnr"].append(metrics.psnr(out, bgr))
-            res[k]["auc"].append(metrics.auc_ab(ab_of(out), ab_true))
-            res[k]["cf"].append(metrics.colourfulness(out[:, :, ::-1]))
+            scores[k] = {"psnr": metrics.psnr(out, bgr), "auc": metrics.auc_ab(ab_of(out), ab_true),
+                         "cf": metrics.colourfulness(out[:, :, ::-1])}
             row.append(out)
-        if sheet and n < sheet_n:
-            rows.append(np.concatenate([cv2.resize(x, (320, 240), interpolation=cv2.INTER_AREA)
-                                        for x in row], axis=1))
-    if sheet and rows:
-        cv2.imwrite(sheet, np.concatenate(rows, axis=0))
-    summary = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in res.items()}
-    summary["original_cf"] = float(np.mean(cf_orig))
+        return scores, metrics.colourfulness(bgr[:, :, ::-1]), row if sheet and n < sheet_n else []
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        results = list(pool.map(one, range(len(files)), files))
+    if sheet and results:
+        cv2.imwrite(sheet, np.concatenate([np.concatenate([cv2.resize(x, (320, 240), interpolation=cv2.INTER_AREA)
+                                                           for x in row], axis=1) for _, _, row in results[:sheet_n]]))
+    summary = {k: {m: float(np.mean([r[0][k][m] for r in results])) for m in ("psnr", "auc", "cf")} for k in predicts}
+    summary["original_cf"] = float(np.mean([r[1] for r in results]))
     return summary
 
 
-def onnx_predictor(path: str):
+def onnx_predictor(model: str | bytes):
+    """ONNX Runtime on the CPU for a model file or its bytes: 1 x 1 x 224 x 224 L-50 -> 1 x 2 x 56 x 56 ab."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     return lambda x: sess.run(["ab"], {"L": x.astype(np.float32)})[0]
 
 
@@ -287,97 +211,96 @@ def train(args) -> None:
     import torch.nn.functional as F
     import colorizer_net as cn
 
+    started = float(os.environ.get("ACC_TRAIN_STARTED") or STARTED)
+    plan = Plan(args.steps, args.budget_s, args.reserve_s, started, args.max_steps)
     torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)  # the crops are small; the batcher runs between steps, not beside them
+    cv2.setNumThreads(1)  # the decode threads of a carried set each run their own OpenCV calls
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     dev = torch.device(args.device)
-    t_start = time.time()
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
+    summary = {"argv": sys.argv[1:], "torch": torch.__version__, "device": args.device,
+               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+               "amp": args.amp, "phases_s": {}}
+    files = RunFiles(args.out_dir, args.name, args.split, summary)
 
-    cache = build_cache(args.data, args.cache, args.seed)
+    def phase(name: str) -> None:
+        summary["phases_s"][name] = round(time.time() - started, 1)
+        say(f"[{summary['phases_s'][name]:7.1f}s] {name}")
+
+    cache = load_carried(args.carried, args.threads) if args.carried else build_cache(args.data, args.cache, args.seed)
+    phase("data ready")
+    sampler = CropSampler(cache, args.crop, args.batch, args.seed, args.large_frac, args.device)
     centres = cn.gamut_bins()
     Q = len(centres)
-    prior = class_prior(cache, centres, args.large_frac)
+    prior = class_prior(sampler, centres, args.large_frac)
     wts = rebalance_weights(prior, args.lam)
-    print(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}",
-          flush=True)
+    phase("class prior")
+    say(f"bins {Q}; prior max {prior.max():.4f}; rebal weights {wts.min():.3f}..{wts.max():.3f}")
 
-    net = cn.build_net(Q, seed=args.seed, arch=args.arch, **arch_options(args)).to(dev)
-    print(f"params {sum(p.numel() for p in net.parameters())}; "
-          f"GFLOPs@224 {2 * cn.count_macs(cn.AnnealedMeanColorizer(net.cpu(), centres, 0.38)) / 1e9:.3f}",
-          flush=True)
-    net = net.to(dev)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=args.wd)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
-                                                pct_start=0.05, div_factor=20, final_div_factor=200)
+    net = cn.build_net(Q, seed=args.seed, arch=args.arch, **arch_options(args))
+    summary["params"] = int(sum(p.numel() for p in net.parameters()))
+    summary["gflops224"] = 2 * cn.count_macs(cn.AnnealedMeanColorizer(net, centres, 1.0)) / 1e9
+    say(f"params {summary['params']}; GFLOPs@224 {summary['gflops224']:.3f}")
+    net = net.to(dev, memory_format=torch.channels_last)
     C = torch.from_numpy(centres).to(dev)
     W = torch.from_numpy(wts.astype(np.float32)).to(dev)
     sig2 = 2 * args.sigma ** 2
-    batcher = Batcher(cache, args.crop, args.batch, args.seed, args.large_frac)
+    logw = np.log(wts)
+    hold = [str(f) for f in cache["holdout"]]
+    hold_lab = torch.from_numpy(np.stack([cv2.resize(read_lab(f), (224, 224), interpolation=cv2.INTER_AREA)
+                                          for f in hold]).transpose(0, 3, 1, 2).copy()).to(dev)
 
-    def loss_fn(lab: torch.Tensor, rebalance: bool = True) -> torch.Tensor:
-        L = lab[:, :1] - 50.0
-        ab = F.avg_pool2d(lab[:, 1:], 4)                                  # area to 1/4 resolution
-        logits = net(L)
-        pab = ab.permute(0, 2, 3, 1).reshape(-1, 2)
-        d2 = torch.cdist(pab, C).pow(2)                                   # P x Q
-        dk, ik = torch.topk(d2, 5, dim=1, largest=False)
-        g = torch.exp(-dk / sig2)
-        g = g / g.sum(1, keepdim=True)
+    def loss_fn(model, lab, rebalance: bool = True):
+        """Weighted cross-entropy against the soft-encoded targets; the targets and the softmax in float32."""
+        logits = model(lab[:, :1] - 50.0).float()
+        with torch.no_grad():
+            pab = F.avg_pool2d(lab[:, 1:].float(), 4).permute(0, 2, 3, 1).reshape(-1, 2)  # area to 1/4
+            dk, ik = torch.topk(torch.cdist(pab, C).pow(2), 5, dim=1, largest=False)     # 5 nearest cells
+            g = torch.exp(-dk / sig2)
+            g = g / g.sum(1, keepdim=True)
         logp = F.log_softmax(logits, dim=1).permute(0, 2, 3, 1).reshape(-1, Q)
         ce = -(g * torch.gather(logp, 1, ik)).sum(1)
         return (W[ik[:, 0]] * ce).mean() if rebalance else ce.mean()
 
-    if args.from_ckpt:  # re-export / re-choose T from a saved checkpoint, no training
-        net.load_state_dict(torch.load(args.from_ckpt, map_location="cpu", weights_only=False)["state_dict"])
-        train_min = float("nan")
+    def held_out_loss() -> float:
+        """Cross-entropy without rebalancing (comparable across priors) on the held-out photos squashed to 224."""
+        was = net.training
+        net.eval()
+        with torch.no_grad():
+            value = float(sum(loss_fn(net, hold_lab[i:i + 16], rebalance=False) * len(hold_lab[i:i + 16])
+                              for i in range(0, len(hold_lab), 16)) / len(hold_lab))
+        net.train(was)
+        return value
+
+    def model_bytes(alpha: float, T: float, chroma: float) -> bytes:
+        return cn.onnx_bytes(cn.AnnealedMeanColorizer(net, centres, T, chroma, None if alpha == 0 else -alpha * logw))
+
+    provisional = dict(zip(("alpha", "T", "chroma"), (float(v) for v in args.ckpt_decode.split(","))))
+    if args.from_ckpt:  # re-export / re-choose the decode from a saved model, no training
+        net.load_state_dict(cn.saved_weights(args.from_ckpt, net))
+        step = 0
     else:
-        net.train()
-        t0 = time.time()
-        run = 0.0
-        for step in range(1, args.steps + 1):
-            lab = torch.from_numpy(batcher.next()).to(dev)
-            loss = loss_fn(lab)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            run = 0.98 * run + 0.02 * loss.item() if step > 1 else loss.item()
-            if step % args.log_every == 0 or step == args.steps:
-                el = time.time() - t0
-                print(f"step {step}/{args.steps} loss {run:.4f} lr {sched.get_last_lr()[0]:.2e} "
-                      f"{el / 60:.1f} min ({step * args.batch / el:.0f} img/s)", flush=True)
-            if args.save_every and step % args.save_every == 0 and step < args.steps:
-                torch.save({"state_dict": net.state_dict(), "centres": centres, "step": step},
-                           os.path.splitext(args.ckpt)[0] + "_last.pt")  # fallback only
-        train_min = (time.time() - t0) / 60
-        net = net.cpu().eval()
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        torch.save({"state_dict": net.state_dict(), "centres": centres, "args": vars(args)},
-                   os.path.splitext(args.ckpt)[0] + ".pt")
-    net = net.cpu().eval()
+        step = fit(args, net, plan, dev, amp, sampler, loss_fn, held_out_loss, model_bytes, provisional, files, phase)
+    net.eval()
+    held_loss = held_out_loss()
+    summary["heldout_loss"] = held_loss
+    say(f"held-out cross-entropy (photos squashed to 224, no rebalancing) {held_loss:.4f}")
     # choose the decode -- alpha (prior correction), T, chroma -- on the held-out train photos only
-    hold = [str(f) for f in cache["holdout"]]
-    with torch.no_grad():  # cross-entropy without rebalancing (comparable across priors) on the held-out
-        labs = np.stack([cv2.resize(read_lab(f), (224, 224), interpolation=cv2.INTER_AREA) for f in hold])
-        held_loss = float(loss_fn(torch.from_numpy(labs.transpose(0, 3, 1, 2).copy()), rebalance=False))
-    print(f"held-out cross-entropy (photos squashed to 224, no rebalancing) {held_loss:.4f}", flush=True)
     temps = [float(t) for t in args.temps.split(",")]
     chromas = [float(c) for c in args.chromas.split(",")]
     alphas = [float(a) for a in args.alphas.split(",")]
-    logw = np.log(wts)
-
-    def wrapper(alpha, T, ch):
-        return cn.AnnealedMeanColorizer(net, centres, T, ch, None if alpha == 0 else -alpha * logw).eval()
-
     cands = [(al, T, ch) for al in alphas for T in temps for ch in chromas]
     name = {c: f"a={c[0]:g} T={c[1]:g} c={c[2]:g}" for c in cands}
     logits = LogitsOnce(net)
     preds = {"no colour": None}
     for al, T, ch in cands:
-        preds[name[al, T, ch]] = lambda x, al=al, T=T, ch=ch: ch * decode_ab(logits(x), -al * logw, T, centres)
-    summ = evaluate(hold, preds)
-    print("held-out train photos (%d):\n%s" % (len(hold), fmt(summ)), flush=True)
+        preds[name[al, T, ch]] = lambda x, al=al, T=T, ch=ch: ch * logits.decoded(x, al, T, logw, centres)
+    summ = evaluate(hold, preds, threads=args.threads)
+    say("held-out train photos (%d):\n%s" % (len(hold), fmt(summ)))
     base = summ["no colour"]
     # the most colourful setting that is not more wrong than gray on the held-out photos
     # (AuC >= gray's + margin, PSNR >= gray's - 0.3 dB); if none is, the one with the best AuC
@@ -387,42 +310,136 @@ def train(args) -> None:
     al, T, ch = max(ok, key=lambda c: key[c]["cf"]) if ok else max(cands, key=lambda c: key[c]["auc"])
     if args.temperature:
         al, T, ch = args.alpha, args.temperature, args.chroma
-    print(f"chosen alpha = {al:g}, T = {T:g}, chroma = {ch:g}", flush=True)
-    wrap = wrapper(al, T, ch)
-    cn.export_onnx(wrap, args.out)
-    held = evaluate(hold, {"no colour": None, "acc-tiny": onnx_predictor(args.out)},
-                    sheet=os.path.splitext(args.ckpt)[0] + "_holdout.png")
-    print("exported %s; held-out metrics of the ONNX:\n%s" % (args.out, fmt(held)), flush=True)
-    info = {"alpha": al, "T": T, "chroma": ch, "train_minutes": train_min, "total_minutes": (time.time() - t_start) / 60,
-            "heldout_grid": summ, "heldout": held, "heldout_loss": held_loss, "bins": Q,
-            "params": int(sum(p.numel() for p in net.parameters())),
-            "gflops224": 2 * cn.count_macs(wrap) / 1e9}
-    with open(os.path.splitext(args.ckpt)[0] + ".json", "w") as fh:
-        json.dump(info, fh, indent=1)
-    print(json.dumps({k: v for k, v in info.items() if "heldout" not in k}), flush=True)
+    say(f"chosen alpha = {al:g}, T = {T:g}, chroma = {ch:g}")
+    phase("decode chosen")
+    data = model_bytes(al, T, ch)
+    files.model(data, {"step": step, "alpha": al, "T": T, "chroma": ch}, final=True)
+    held = evaluate(hold, {"no colour": None, "acc-tiny": onnx_predictor(data)},
+                    sheet=str(files.dir / f"{args.name}_holdout.png"), threads=args.threads)
+    say("exported %s; held-out metrics of the ONNX:\n%s" % (", ".join(summary["model"]["files"]), fmt(held)))
+    summary.update({"heldout_grid": summ, "heldout": held})
+    phase("done")
+    files.save_summary()
+    say(json.dumps({k: v for k, v in summary.items() if "heldout_grid" not in k and k != "log"}, default=float))
     if args.report:
-        report(args.out, args.report, os.path.splitext(args.ckpt)[0] + "_report.png")
+        report(data, args.report, str(files.dir / f"{args.name}_report.png"))
 
 
-def report(onnx_path: str, folder: str, sheet: str | None) -> None:
+def fit(args, net, plan: Plan, dev, amp, sampler: CropSampler, loss_fn, held_out_loss, model_bytes, provisional: dict,
+        files: RunFiles, phase) -> int:
+    """The training loop: steps until the plan is done, a log line every --log-every-s seconds (loss over
+    the interval, steps, crops/s), a checkpoint (an ONNX with the provisional decode, and its held-out loss)
+    every --ckpt-every-s seconds and at the end. A non-finite loss stops the run on the last checkpoint's weights.
+    Returns the number of steps of the weights left in `net`."""
+    import torch
+
+    summary = files.summary
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=args.wd,
+                            fused=dev.type == "cuda")
+    stepper = Stepper(net, compiled(net, args.compile, dev), opt, sampler, loss_fn, amp, args.min_batch)
+    summary.update({"batch": args.batch, "crop": args.crop, "log": [], "checkpoints": [], "events": stepper.events})
+    net.train()
+    step, crops, crops_timed, good = 0, 0, 0, None
+    run_loss, run_steps, run_crops = torch.zeros((), device=dev), 0, 0
+    t_log = t_ckpt = time.time()
+
+    def checkpoint(now: float) -> None:
+        nonlocal good
+        loss = held_out_loss()
+        files.model(model_bytes(**provisional), {"step": step, **provisional}, final=False)
+        good = ({k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}, step)
+        summary["checkpoints"].append({"step": step, "s": round(now - (plan.t0 or now), 1), "heldout_loss": loss})
+        files.save_summary()
+        say(f"checkpoint at step {step}: held-out cross-entropy {loss:.4f}")
+
+    while not plan.done(step, time.time()):
+        lr, beta1 = one_cycle(plan.progress(step, time.time()), args.lr)
+        loss = stepper(lr, beta1)
+        step += 1
+        crops += sampler.batch
+        run_loss += loss
+        run_steps += 1
+        run_crops += sampler.batch
+        if step == 1:
+            float(loss)  # wait for the first step: its time is the compilation's
+            plan.t0 = time.time()
+            phase("first step (compilation included)")
+            t_log = t_ckpt = plan.t0
+            run_loss.zero_()
+            run_steps = run_crops = 0
+            crops_timed = 0
+            continue
+        crops_timed += sampler.batch
+        now = time.time()
+        if now - t_log < args.log_every_s and not plan.done(step, now):
+            continue
+        mean = float(run_loss) / run_steps  # waits for the device: the rate below is of finished work
+        now = time.time()
+        rate = run_crops / (now - t_log)
+        entry = {"step": step, "s": round(now - plan.t0, 1), "loss": mean, "lr": lr, "crops_per_s": rate,
+                 "batch": sampler.batch}
+        summary["log"].append(entry)
+        say(f"step {step} loss {mean:.4f} lr {lr:.2e} {entry['s']:.0f}s of training, {rate:.0f} crops/s "
+            f"(batch {sampler.batch})")
+        run_loss.zero_()
+        run_steps = run_crops = 0
+        t_log = now
+        if not math.isfinite(mean):
+            summary["events"].append(f"non-finite loss at step {step}; stopped on the last checkpoint")
+            say(summary["events"][-1])
+            if good is None:
+                raise SystemExit("train_colorizer: the loss was not finite before the first checkpoint")
+            net.load_state_dict(good[0])
+            step = good[1]
+            break
+        if now - t_ckpt >= args.ckpt_every_s:
+            checkpoint(now)
+            t_ckpt = time.time()
+    train_s = time.time() - plan.t0 if plan.t0 else 0.0
+    if not summary["checkpoints"] or summary["checkpoints"][-1]["step"] != step:
+        checkpoint(time.time())  # the trained weights are safe before the decode is chosen
+    summary.update({"steps": step, "crops": crops, "train_s": train_s,
+                    "crops_per_s": crops_timed / train_s if step > 1 and train_s > 0 else float("nan"),
+                    "final_batch": sampler.batch, "compiled": stepper.model is not net})
+    phase("training done")
+    say(f"trained {step} steps, {crops} crops in {train_s:.0f}s after the first step "
+        f"({summary['crops_per_s']:.0f} crops/s), {'compiled' if summary['compiled'] else 'eager'}")
+    return step
+
+
+def report(model: str | bytes, folder: str, sheet: str | None) -> None:
+    """Metrics of `model` (an ONNX file or its bytes; '' = no colour only) on the colour photos of `folder`."""
     files = sorted(f for f in glob.glob(os.path.join(folder, "*")) if f.lower().endswith(EXTS))
     preds = {"no colour": None}
-    if onnx_path:
-        preds["acc-tiny"] = onnx_predictor(onnx_path)
+    if model:
+        preds["acc-tiny"] = onnx_predictor(model)
     s = evaluate(files, preds, sheet=sheet)
-    print("report on %s (%d photos):\n%s" % (folder, len(files), fmt(s)), flush=True)
-    print(json.dumps(s), flush=True)
+    say("report on %s (%d photos):\n%s" % (folder, len(files), fmt(s)))
+    say(json.dumps(s))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="folder of colour photos in the subfolders named above (needed unless cached)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "acc_tiny2.onnx"))
+    ap.add_argument("--carried", default="", help="train on this carried set (see --prepare) instead of --data")
+    ap.add_argument("--prepare", default="", metavar="DEST",
+                    help="write the carried set of --data to DEST and stop (replaces an earlier carried set there)")
+    ap.add_argument("--collect", default="", metavar="RUN_DIR",
+                    help="join and check the model of a run folder (e.g. a device run's $OUT) into --out-dir, and stop")
     ap.add_argument("--cache", default=os.path.join(ROOT, "scratch", "train_cache_v2.npz"))
-    ap.add_argument("--ckpt", default=os.path.join(ROOT, "scratch", "acc_tiny2"),
-                    help="prefix for the checkpoint (.pt), the run summary (.json) and contact sheets")
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--out-dir", default=os.path.join(ROOT, "scratch", "acc_tiny2"),
+                    help="the model (NAME.onnx), the run summary (NAME.json), checkpoints and contact sheets")
+    ap.add_argument("--name", default="acc_tiny2")
+    ap.add_argument("--split", action="store_true",
+                    help=f"write the model in parts of at most {device_io.PART_BYTES} bytes (a device run's limit)")
+    ap.add_argument("--steps", type=int, default=4000, help="schedule length in steps (without --budget-s)")
+    ap.add_argument("--budget-s", type=float, default=0.0,
+                    help="wall-clock seconds for the whole command: as many steps as fit, the schedule on the clock")
+    ap.add_argument("--reserve-s", type=float, default=90.0,
+                    help="of --budget-s, the seconds kept for choosing the decode and the export after training")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps whatever the schedule")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--min-batch", type=int, default=8, help="out of memory halves the batch, down to this")
     ap.add_argument("--crop", type=int, default=128, help="training crop side (tiny2: a multiple of 32)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
@@ -442,20 +459,37 @@ def main(argv=None) -> None:
     ap.add_argument("--chroma", type=float, default=1.0, help="chroma scale used with --temperature")
     ap.add_argument("--alpha", type=float, default=0.0, help="prior correction used with --temperature")
     ap.add_argument("--temperature", type=float, default=0.0, help="force T (skip the choice)")
+    ap.add_argument("--ckpt-decode", default="1,1,1.3",
+                    help="alpha,T,chroma of the checkpoints' ONNX (acc-tiny 2's CPU choice); the final one is chosen")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads; 1 by default: on a shared 2-core machine, 2 OpenMP threads ran up "
-                         "to 4x slower than 1 whenever another process was busy")
+                    help="torch threads and carried-set decode threads; 1 by default: on a shared 2-core machine, "
+                         "2 OpenMP threads ran up to 4x slower than 1 whenever another process was busy")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--log-every", type=int, default=100)
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--from-ckpt", default="", help="skip training: load this .pt, choose T, export")
+    ap.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast of the network's forward")
+    ap.add_argument("--compile", default="auto", choices=["auto", "on", "off"],
+                    help="torch.compile the network (auto: on a GPU); on any failure it trains eager")
+    ap.add_argument("--log-every-s", type=float, default=30.0)
+    ap.add_argument("--ckpt-every-s", type=float, default=300.0)
+    ap.add_argument("--from-ckpt", default="",
+                    help="skip training: load this model (.onnx or .npz), choose the decode, export")
     ap.add_argument("--report", default="", help="folder of colour photos to report metrics on (after training)")
     ap.add_argument("--eval-only", default=None, metavar="ONNX",
                     help="skip training; report --report for this ONNX ('' = no-colour only)")
     args = ap.parse_args(argv)
-    if args.eval_only is not None:
-        report(args.eval_only, args.report, os.path.splitext(args.ckpt)[0] + "_report.png")
+    try:
+        run(args)
+    except device_io.CarriedSetError as e:  # a carried set missing or unusable: one line, no traceback
+        raise SystemExit(f"train_colorizer: {e}") from e
+
+
+def run(args) -> None:
+    if args.prepare:
+        prepare_carried(args.data, args.prepare, args.seed)
+    elif args.collect:
+        collect(args.collect, args.out_dir, args.name)
+    elif args.eval_only is not None:
+        report(args.eval_only, args.report, os.path.join(args.out_dir, f"{args.name}_report.png"))
     else:
         train(args)
 
